@@ -4,7 +4,7 @@
  * command table, the top-level usage, the helpers the commands share, and
  * the one function that turns results into exit statuses.
  */
-#include "config.h"
+#include "build_config.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -32,9 +32,11 @@ static const char usage_text[] =
         "           [-O OPTION]... [-o OUT] [--passphrase-file FILE] KEY.pub\n"
         "  inspect  [--json] CERT...\n"
         "  verify   -c CA.pub [-n PRINCIPAL] [--at TIME] [--from ADDR] CERT\n"
+        "  request  -c CONFIG -u USER -n PRINCIPALS (-t TICKET | --breakglass REASON)\n"
+        "           [-V DURATION] [--session ID] [--source-address LIST] [-o OUT] KEY.pub\n"
         "  help     [COMMAND]\n"
         "\n"
-        "Not available in this version: serve, request, revoke, krl, audit.\n"
+        "Not available in this version: serve, revoke, krl, audit.\n"
         "\"jit-ca COMMAND --help\" shows a command's options; see jit-ca(1).\n"
         "\n"
         "Exit status: 0 success, 1 certificate refused, 2 usage error,\n"
@@ -48,7 +50,7 @@ struct command {
 /* A NULL run: a command of the full product that this build does not have. */
 static const struct command commands[] = {
         {"init", cmd_init},     {"sign", cmd_sign}, {"inspect", cmd_inspect},
-        {"verify", cmd_verify}, {"serve", NULL},    {"request", NULL},
+        {"verify", cmd_verify}, {"serve", NULL},    {"request", cmd_request},
         {"revoke", NULL},       {"krl", NULL},      {"audit", NULL},
 };
 
