@@ -743,7 +743,7 @@ static void *field(void *obj, size_t off)
 	return (char *)obj + off;
 }
 
-static bool is_name(const char *v)
+bool config_is_name(const char *v)
 {
 	size_t n = strlen(v), i;
 
@@ -755,7 +755,7 @@ static bool is_name(const char *v)
 	return true;
 }
 
-static bool is_ticket_id(const char *v)
+bool config_is_ticket_id(const char *v)
 {
 	size_t n = strlen(v), i;
 
@@ -974,7 +974,7 @@ static int get_string(struct ctx *cx, const config_setting_t *s, const char *pat
 			            "%s contains a control character", quote(v, q, sizeof(q)));
 	switch (kind) {
 	case K_NAME:
-		if (!is_name(v))
+		if (!config_is_name(v))
 			return fail(cx, JIT_ERR_CONFIG_INVALID, setting_line(s), path,
 			            "%s is not a valid name (1 to %d printable ASCII characters, "
 			            "no spaces or commas)",
@@ -987,7 +987,7 @@ static int get_string(struct ctx *cx, const config_setting_t *s, const char *pat
 			            quote(v, q, sizeof(q)));
 		break;
 	case K_ID:
-		if (!is_ticket_id(v))
+		if (!config_is_ticket_id(v))
 			return fail(cx, JIT_ERR_CONFIG_INVALID, setting_line(s), path,
 			            "%s is not a ticket id (1 to %d of A-Z a-z 0-9 . _ -)",
 			            quote(v, q, sizeof(q)), TICKET_ID_MAX);
@@ -2225,7 +2225,7 @@ int tickets_lookup_string(const char *name, const char *text, size_t len, const 
 		r = fail(&cx, JIT_ERR_INVALID_ARGUMENT, 0, NULL, "invalid argument");
 		goto out;
 	}
-	if (!is_ticket_id(id)) {
+	if (!config_is_ticket_id(id)) {
 		r = fail(&cx, JIT_ERR_INVALID_FORMAT, 0, NULL,
 		         "%s is not a ticket id (1 to %d of A-Z a-z 0-9 . _ -)",
 		         quote(id, q, sizeof(q)), TICKET_ID_MAX);
@@ -2316,7 +2316,7 @@ int tickets_lookup(const char *path, const char *id, struct ticket **ret, char *
 		goto out;
 	}
 	/* Refuse what cannot be an id before reading anything. */
-	if (!is_ticket_id(id)) {
+	if (!config_is_ticket_id(id)) {
 		if (msg != NULL && msglen > 0)
 			snprintf(msg, msglen,
 			         "%s is not a ticket id (1 to %d of A-Z a-z 0-9 . _ -)",

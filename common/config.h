@@ -15,6 +15,7 @@
 #ifndef JIT_CONFIG_H
 #define JIT_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -196,6 +197,11 @@ void config_free(struct jit_config *c);
 #define TICKET_ID_MAX    64                 /* 1..64 of [A-Za-z0-9._-] */
 #define TICKETS_FILE_MAX (64 * 1024 * 1024) /* bytes in a tickets file */
 #define TICKETS_MAX      1000000            /* entries in a tickets file */
+
+/* A user, group or principal name: 1..CONFIG_NAME_MAX printable ASCII bytes, no space or comma. */
+bool config_is_name(const char *v);
+/* A ticket id: 1..TICKET_ID_MAX of [A-Za-z0-9._-]. */
+bool config_is_ticket_id(const char *v);
 
 struct ticket {
 	char *id;

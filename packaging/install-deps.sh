@@ -12,7 +12,7 @@ packages=(
 	libssh-dev libssl-dev libconfig-dev libpam0g-dev
 	libcmocka-dev libpam-wrapper libpamtest0-dev
 	openssh-client openssh-server
-	python3 git
+	python3 git curl jq
 )
 
 missing=()
