@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The client side of the signing protocol (common/proto.h): asks the CA's
+ * endpoints in failover order, each within one time budget, and the frame
+ * I/O that the service shares. No threads, no signals, no logging: results
+ * are codes plus a message in a caller-provided buffer.
+ */
+#ifndef JIT_CLIENT_H
+#define JIT_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "proto.h"
+
+/* A message buffer of this size holds any client_request message. */
+#define CLIENT_MSG_MAX 1536
+
+/* Milliseconds on the monotonic clock: the base of every deadline below. */
+uint64_t client_now_ms(void);
+
+/*
+ * Writes one frame (uint32 length, then the payload's unread bytes) to a
+ * socket, polling so that it never waits past deadline_ms (client_now_ms()
+ * based). Works on blocking and non-blocking sockets; sends with
+ * MSG_NOSIGNAL. A payload over PROTO_FRAME_MAX is JIT_ERR_NO_BUFFER_SPACE;
+ * the deadline passing is JIT_ERR_SYSTEM with errno ETIMEDOUT; other socket
+ * errors JIT_ERR_SYSTEM with errno set.
+ */
+int frame_write(int fd, const struct buf *payload, uint64_t deadline_ms);
+
+/*
+ * Reads one frame from a socket before deadline_ms and returns its payload
+ * as a new buffer. A length over max (at most PROTO_FRAME_MAX) is refused
+ * with JIT_ERR_NO_BUFFER_SPACE before anything more is read; a zero length
+ * is JIT_ERR_INVALID_FORMAT; the peer closing early JIT_ERR_MESSAGE_INCOMPLETE;
+ * the deadline JIT_ERR_SYSTEM with errno ETIMEDOUT.
+ */
+int frame_read(int fd, size_t max, uint64_t deadline_ms, struct buf **ret);
+
+/*
+ * Sends req to the endpoints in order and stores the answer in *ret.
+ * Endpoints are "unix:/absolute/path"; "tls://HOST:PORT" endpoints are not
+ * supported by this version and are skipped (counted as failed). Each
+ * endpoint gets timeout_ms for connect, request and response together.
+ *
+ * Fails over to the next endpoint on a connection failure, a timeout, a
+ * malformed answer, or a PROTO_UNAVAILABLE / PROTO_INTERNAL answer. A
+ * certificate (PROTO_OK) or a definite refusal (PROTO_DENIED,
+ * PROTO_BAD_REQUEST, PROTO_UNAUTHENTICATED) is final: returns 0 with *ret
+ * set (the caller checks ret->status) and msg naming the endpoint that
+ * answered.
+ *
+ * When no endpoint gave a final answer, returns the last endpoint's error
+ * (JIT_ERR_SYSTEM with errno set, JIT_ERR_NOT_FOUND for an unsupported
+ * endpoint, a decode error, or JIT_ERR_INTERNAL for an unavailable/internal
+ * answer) with msg "ENDPOINT: REASON" for that last failure. A request that
+ * cannot be encoded fails before any endpoint is tried, with the encoder's
+ * code. n == 0 is JIT_ERR_INVALID_ARGUMENT. msg may be NULL; every message
+ * fits CLIENT_MSG_MAX bytes unless an endpoint name is very long (then cut).
+ */
+int client_request(const char *const *endpoints, size_t n, uint64_t timeout_ms,
+                   const struct proto_request *req, struct proto_response *ret, char *msg,
+                   size_t msglen);
+
+#endif
