@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The CA's revocation store: a text file in ca.state_dir listing what the
+ * KRL revokes, one entry per line:
+ *
+ *   serial N        one serial number (1 .. 2^64-1, decimal)
+ *   serial N-M      serials N to M inclusive, N <= M
+ *   id KEYID        every certificate with exactly this key ID
+ *   # ...           a comment
+ *
+ * Anything else is an error naming the line. The store is written back
+ * sorted and merged (ranges joined, key IDs unique), atomically.
+ */
+#ifndef JIT_CA_REVOCATION_H
+#define JIT_CA_REVOCATION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "krl.h"
+
+/* The store's name inside ca.state_dir. */
+#define REVOCATION_FILE "revoked"
+/* Bounds: bytes in the file, entries (lines before merging, or after adding). */
+#define REVOCATION_FILE_MAX    (8 * 1024 * 1024)
+#define REVOCATION_ENTRIES_MAX 100000
+/* Room for any reason revocation_parse gives. */
+#define REVOCATION_WHY_MAX 128
+
+struct revocations {
+	struct krl_range *serials; /* sorted, disjoint, not adjacent */
+	size_t nserials;
+	char **key_ids; /* sorted bytewise, unique; printable ASCII */
+	size_t nkey_ids;
+};
+
+/* An empty store. */
+int revocation_new(struct revocations **ret);
+void revocation_free(struct revocations *rv);
+
+/*
+ * Parses a store's text (len bytes). A bad line is JIT_ERR_INVALID_FORMAT
+ * (or JIT_ERR_BAD_CHARACTER, JIT_ERR_STRING_TOO_LARGE), with its number in
+ * *ret_line and the reason in why; too many entries JIT_ERR_NO_BUFFER_SPACE.
+ */
+int revocation_parse(const char *text, size_t len, struct revocations **ret,
+                     unsigned long *ret_line, char *why, size_t whylen);
+/*
+ * Reads the store at path (owned by root or us, not group/world writable);
+ * a missing file is an empty store. Errors as revocation_parse and
+ * file_read.
+ */
+int revocation_load(const char *path, struct revocations **ret, unsigned long *ret_line, char *why,
+                    size_t whylen);
+
+/*
+ * Adds serials lo..hi (1 <= lo <= hi, else JIT_ERR_INVALID_ARGUMENT).
+ * *ret_added is 1 when some serial in it was not revoked before.
+ */
+int revocation_add_serials(struct revocations *rv, uint64_t lo, uint64_t hi, int *ret_added);
+/*
+ * Adds a key ID: 1..CERT_KEY_ID_MAX bytes of printable ASCII (else
+ * JIT_ERR_INVALID_ARGUMENT, JIT_ERR_BAD_CHARACTER, JIT_ERR_STRING_TOO_LARGE).
+ * *ret_added is 0 when it was already there.
+ */
+int revocation_add_key_id(struct revocations *rv, const char *key_id, int *ret_added);
+
+/* Checks a key ID as revocation_add_key_id does, without adding it. */
+int revocation_check_key_id(const char *key_id);
+
+/* The store's text, canonical, NUL-terminated. */
+int revocation_format(const struct revocations *rv, char **ret, size_t *ret_len);
+/* Replaces path atomically with the canonical text, mode 0640. */
+int revocation_save(const struct revocations *rv, const char *path);
+
+#endif

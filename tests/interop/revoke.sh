@@ -1,0 +1,295 @@
+# jit-ca revoke, krl and audit verify against the real ssh-keygen -Q and
+# sshd's RevokedKeys: revoked certificates are refused, others still work;
+# the audit log written here by the documented format (docs/audit-format.md)
+# verifies, and a tampered one is refused at the right record.
+
+. "$TESTS_DIR/lib.sh"
+t_need /usr/sbin/sshd ssh ssh-keygen python3 od cmp
+
+cd "$T_DIR" || t_bail "cd $T_DIR"
+
+U=$(id -un)
+CFG=$T_DIR/jit.conf
+STATE=$T_DIR/state
+AUDIT=$T_DIR/audit.jsonl
+KRL=$T_DIR/krl/revoked.krl
+STORE=$STATE/revoked
+REMIND='run "jit-ca krl -c CONFIG -o FILE" to update the KRL that sshd reads'
+
+umask 022
+mkdir -p "$STATE" "$T_DIR/krl" || t_bail "mkdir"
+ssh-keygen -q -N '' -t ed25519 -f hostkey || t_bail "ssh-keygen hostkey"
+ssh-keygen -q -N '' -t ed25519 -C user -f user || t_bail "ssh-keygen user"
+run "$JIT_CA" init -f ca
+[ "$T_RC" -eq 0 ] || t_bail "jit-ca init: exit $T_RC: $T_ERR"
+
+cat >"$CFG" <<EOF
+ca = {
+  key = "$T_DIR/ca";
+  listen = [ "unix:$T_DIR/ca.sock" ];
+  state_dir = "$STATE";
+  audit_log = "$AUDIT";
+  requesters = ( { name = "bastion"; unix_users = [ "root" ];
+                   principals = [ "*" ]; } );
+};
+EOF
+
+# cert SERIAL KEY_ID: cert-SERIAL.pub for user.pub, principal $U.
+cert() {
+	run "$JIT_CA" sign -s ca -I "$2" -z "$1" -n "$U" -V -5m:+1h \
+		-o "cert-$1.pub" user.pub
+	[ "$T_RC" -eq 0 ] || t_bail "jit-ca sign $1: exit $T_RC: $T_ERR"
+}
+cert 5 alice
+cert 6 bob
+cert 7 evil
+cert 11 "carol CHG-1"
+cert 12 "carol CHG-1 renewed"
+cert 13 "dave CHG-2"
+
+# The audit log as the service writes it: canonical JSON, hash chain.
+# Record 2 refuses CHG-1; records 1 and 4 issue serials 11 and 12 for it.
+python3 - "$AUDIT" <<'EOF' || t_bail "python3 audit log"
+import hashlib, json, sys
+recs = [
+    [("event", "issued"), ("ticket", "CHG-1"), ("user", "carol"), ("serial", 11),
+     ("key_id", "carol CHG-1"), ("breakglass", False)],
+    [("event", "refused"), ("ticket", "CHG-1"), ("user", "mallory"),
+     ("reason", "user not on ticket")],
+    [("event", "issued"), ("ticket", "CHG-2"), ("user", "dave"), ("serial", 13),
+     ("key_id", "dave CHG-2"), ("breakglass", False)],
+    [("event", "issued"), ("ticket", "CHG-1"), ("user", "carol"), ("serial", 12),
+     ("key_id", "carol CHG-1 renewed"), ("breakglass", False)],
+    [("event", "refused"), ("ticket", "CHG-3"), ("user", "erin"),
+     ("reason", "ticket not approved")],
+]
+def val(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    return json.dumps(v, ensure_ascii=False)
+prev = "0" * 64
+out = b""
+for i, fields in enumerate(recs, 1):
+    t = "2030-03-17T17:46:%02dZ" % (40 + i)
+    parts = ['"seq":%d' % i, '"time":"%s"' % t, '"prev":"%s"' % prev]
+    parts += ['"%s":%s' % (k, val(v)) for k, v in fields]
+    line = ("{" + ",".join(parts) + "}").encode()
+    prev = hashlib.sha256(line).hexdigest()
+    out += line + b"\n"
+open(sys.argv[1], "wb").write(out)
+
+EOF
+HEAD=$(tail -n 1 "$AUDIT" | tr -d '\n' | sha256sum | cut -d' ' -f1)
+
+# query NAME CERT VERDICT: ssh-keygen -Q says CERT is REVOKED or ok.
+query() {
+	run ssh-keygen -Q -f "$KRL" "$2"
+	if [ "$3" = REVOKED ]; then
+		expect "$1" 1 "$2 (user): REVOKED" ''
+	else
+		expect "$1" 0 "$2 (user): ok" ''
+	fi
+}
+
+# --- audit verify ---
+run "$JIT_CA" audit verify -c "$CFG"
+expect "audit verify: intact log" 0 "$AUDIT: 5 records, chain intact, head $HEAD" ''
+
+# --- revoke by serial, krl, ssh-keygen -Q ---
+run "$JIT_CA" revoke -c "$CFG" -z 5
+expect "revoke -z 5" 0 "revoked serial 5
+$REMIND" ''
+assert_eq "store after -z 5" "serial 5" "$(cat "$STORE")"
+run "$JIT_CA" krl -c "$CFG" -o "$KRL"
+expect "krl after -z 5" 0 "wrote $KRL: 1 serial range, 0 key IDs" ''
+query "ssh-keygen -Q: serial 5 revoked" cert-5.pub REVOKED
+query "ssh-keygen -Q: serial 6 ok" cert-6.pub ok
+run ssh-keygen -Q -l -f "$KRL"
+expect "ssh-keygen reads the KRL's version and comment" 0 \
+	"@has:# KRL version 1" @any
+if t_match "$T_OUT" "@has:# Comment: jit-ca"; then
+	t_pass "KRL comment is jit-ca"
+else
+	t_fail "KRL comment is jit-ca" "$T_OUT"
+fi
+
+run "$JIT_CA" revoke -c "$CFG" -z 5
+expect "revoke -z 5 again: nothing new" 0 "serial 5 was already revoked" ''
+assert_eq "store unchanged by a duplicate" "serial 5" "$(cat "$STORE")"
+run "$JIT_CA" revoke -c "$CFG" -z 4-6
+expect "revoke -z 4-6 merges" 0 "revoked serials 4-6
+$REMIND" ''
+assert_eq "store after 4-6" "serial 4-6" "$(cat "$STORE")"
+
+# --- revoke by key ID ---
+run "$JIT_CA" revoke -c "$CFG" -I evil
+expect "revoke -I evil" 0 "revoked key ID \"evil\"
+$REMIND" ''
+run "$JIT_CA" krl -c "$CFG" -o "$KRL"
+expect "krl after -I evil" 0 "wrote $KRL: 1 serial range, 1 key ID" ''
+query "ssh-keygen -Q: key ID evil revoked" cert-7.pub REVOKED
+query "ssh-keygen -Q: serial 13 ok" cert-13.pub ok
+run ssh-keygen -Q -l -f "$KRL"
+expect "KRL version counts up" 0 "@has:# KRL version 2" @any
+
+# --- revoke by ticket, from the audit log ---
+run "$JIT_CA" revoke -c "$CFG" -t CHG-1
+expect "revoke -t CHG-1" 0 "revoked serial 11
+revoked serial 12
+ticket CHG-1: 2 certificates issued, 2 newly revoked
+$REMIND" ''
+assert_eq "store after -t CHG-1" "serial 4-6
+serial 11-12
+id evil" "$(cat "$STORE")"
+run "$JIT_CA" krl -c "$CFG" -o "$KRL"
+expect "krl after -t CHG-1" 0 "wrote $KRL: 2 serial ranges, 1 key ID" ''
+query "ssh-keygen -Q: CHG-1 serial 11 revoked" cert-11.pub REVOKED
+query "ssh-keygen -Q: CHG-1 serial 12 revoked" cert-12.pub REVOKED
+query "ssh-keygen -Q: CHG-2 serial 13 ok" cert-13.pub ok
+
+cp "$STORE" store.before
+run "$JIT_CA" revoke -c "$CFG" -t CHG-3
+expect "revoke -t with only refusals: exit 1" 1 '' \
+	"jit-ca: no certificates issued for ticket CHG-3 in $AUDIT"
+run "$JIT_CA" revoke -c "$CFG" -t CHG-404
+expect "revoke -t unknown ticket: exit 1" 1 '' \
+	"jit-ca: no certificates issued for ticket CHG-404 in $AUDIT"
+assert_files "nothing written for an unknown ticket" store.before "$STORE"
+
+# --- the CA public key from the private key when ca.key.pub is absent ---
+cp ca ca2 || t_bail "cp ca"
+chmod 600 ca2 || t_bail "chmod ca2"
+sed "s|key = \"$T_DIR/ca\";|key = \"$T_DIR/ca2\";|" "$CFG" >jit2.conf
+grep -q "ca2" jit2.conf || t_bail "jit2.conf"
+run "$JIT_CA" krl -c jit2.conf -o krl2
+expect "krl without ca.key.pub" 0 "wrote krl2: 2 serial ranges, 1 key ID" ''
+run ssh-keygen -Q -f krl2 cert-11.pub
+expect "krl without ca.key.pub: the same CA" 1 "cert-11.pub (user): REVOKED" ''
+run "$JIT_CA" revoke -c "$CFG" -I "$(printf 'bad\tid')"
+expect "revoke -I with a control character" 3 '' \
+	"jit-ca: key ID \"bad\\x09id\": control character or invalid byte in text"
+
+# --- sshd with RevokedKeys ---
+# sshd_start finds a free port and writes the config but knows no
+# RevokedKeys: start it once for that, then again with the line added.
+cat ca.pub >trusted.pub
+sshd_start main VERBOSE "$T_DIR/trusted.pub"
+sshd_stop
+echo "RevokedKeys $KRL" >>"$T_DIR/main.conf"
+# A new log: the first one already says "Server listening" on this port.
+SSHD_LOG=$T_DIR/main-krl.log
+: >"$SSHD_LOG"
+/usr/sbin/sshd -D -e -f "$T_DIR/main.conf" 2>"$SSHD_LOG" </dev/null &
+SSHD_PID=$!
+T_PIDS="$T_PIDS $SSHD_PID"
+wait_log "$SSHD_LOG" 0 "Server listening on 127.0.0.1 port $SSHD_PORT." ||
+	t_bail "sshd with RevokedKeys did not start: $(head -c 2000 "$SSHD_LOG")"
+
+login() {
+	sshd_alive
+	run ssh -F /dev/null -o IdentitiesOnly=yes -o BatchMode=yes \
+		-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+		-o KexAlgorithms=curve25519-sha256 -o ConnectTimeout=10 \
+		-i "$T_DIR/user" -o CertificateFile="$1" -p "$SSHD_PORT" \
+		"$U@127.0.0.1" echo jit-ok
+}
+
+mark=$(lines "$SSHD_LOG")
+login cert-5.pub
+expect "sshd refuses revoked serial 5" 255 '' \
+	"@has:$U@127.0.0.1: Permission denied (publickey"
+if wait_log "$SSHD_LOG" "$mark" \
+	"Authentication key ED25519-CERT $(fp cert-5.pub) revoked by file $KRL"; then
+	t_pass "sshd logs \"revoked by file\""
+else
+	t_fail "sshd logs \"revoked by file\"" "$(tail -n +$((mark + 1)) "$SSHD_LOG")"
+fi
+login cert-7.pub
+expect "sshd refuses revoked key ID evil" 255 '' \
+	"@has:$U@127.0.0.1: Permission denied (publickey"
+login cert-13.pub
+expect "sshd accepts serial 13" 0 jit-ok @any
+sshd_stop
+
+# --- audit verify on a tampered log ---
+cp "$AUDIT" audit.good
+sed -i '3s/"user":"dave"/"user":"eave"/' "$AUDIT"
+cmp -s "$AUDIT" audit.good && t_bail "sed did not change record 3"
+run "$JIT_CA" audit verify -c "$CFG"
+expect "audit verify: one byte of record 3 changed" 1 '' \
+	"jit-ca: $AUDIT: line 4: prev is not the hash of record 3 (3 good records before it)"
+cp audit.good "$AUDIT"
+sed -i '3s/"seq":3/"seq":9/' "$AUDIT"
+run "$JIT_CA" audit verify -c "$CFG"
+expect "audit verify: seq of record 3 changed" 1 '' \
+	"jit-ca: $AUDIT: line 3: seq 9, expected 3 (2 good records before it)"
+printf '{"seq":6' >>audit.good
+cp audit.good "$AUDIT"
+run "$JIT_CA" audit verify -c "$CFG"
+expect "audit verify: unfinished last line" 1 '' \
+	"jit-ca: $AUDIT: line 6: no newline at the end (an unfinished write) (5 good records before it)"
+run "$JIT_CA" revoke -c "$CFG" -t CHG-2
+expect "revoke -t ignores an unfinished last line" 0 "revoked serial 13
+ticket CHG-2: 1 certificate issued, 1 newly revoked
+$REMIND" ''
+rm -f "$AUDIT"
+run "$JIT_CA" audit verify -c "$CFG"
+expect "audit verify: missing log is exit 3" 3 '' \
+	"jit-ca: $AUDIT: No such file or directory"
+
+# --- a bad store line ---
+cp "$STORE" store.before
+cp "$KRL" krl.before
+printf 'serial 5\nserial 7-3\n' >"$STORE"
+run "$JIT_CA" revoke -c "$CFG" -z 9
+expect "bad store line: revoke names file:line" 3 '' \
+	"jit-ca: $STORE:2: serial range N-M with N > M"
+printf 'serial 5\n\nid x\n' >"$STORE"
+run "$JIT_CA" krl -c "$CFG" -o "$KRL"
+expect "bad store line: krl names file:line" 3 '' \
+	"jit-ca: $STORE:2: not \"serial N\", \"serial N-M\", \"id KEYID\" or a comment"
+assert_files "bad store line: KRL untouched" krl.before "$KRL"
+cp store.before "$STORE"
+
+# --- usage and input errors ---
+run "$JIT_CA" revoke -c "$CFG"
+expect "revoke without a selector: usage" 2 '' \
+	"@line1:jit-ca revoke: one of -z SERIAL, -I KEY_ID or -t TICKET is required"
+run "$JIT_CA" revoke -c "$CFG" -z 1 -I x
+expect "revoke with two selectors: usage" 2 '' \
+	"@line1:jit-ca revoke: only one of -z, -I and -t at a time"
+run "$JIT_CA" revoke -z 1
+expect "revoke without -c: usage" 2 '' "@line1:jit-ca revoke: -c CONFIG is required"
+run "$JIT_CA" krl -c "$CFG"
+expect "krl without -o: usage" 2 '' "@line1:jit-ca krl: -o FILE is required"
+run "$JIT_CA" audit -c "$CFG"
+expect "audit without verify: usage" 2 '' \
+	"@line1:jit-ca audit: a subcommand is required: verify"
+run "$JIT_CA" revoke -c "$CFG" -z 0
+expect "revoke -z 0 refused" 3 '' \
+	"jit-ca: serial \"0\": serial 0 cannot be revoked; revoke by key ID (-I) instead"
+run "$JIT_CA" revoke -c "$CFG" -t 'CHG 1'
+expect "revoke -t with a bad ticket ID" 3 '' \
+	"jit-ca: ticket \"CHG 1\": control character or invalid byte in text"
+assert_files "usage errors write nothing" store.before "$STORE"
+
+# --- krl that cannot be written leaves the old KRL ---
+run "$JIT_CA" krl -c "$CFG" -o "$T_DIR/missing/krl"
+expect "krl into a missing directory" 3 '' \
+	"jit-ca: $T_DIR/missing/krl: No such file or directory"
+# A long key ID makes the KRL larger than one 512-byte block, so a file
+# size limit of one block fails the KRL's write (root ignores modes).
+LONG=$(printf 'k%.0s' $(seq 1 700))
+run "$JIT_CA" revoke -c "$CFG" -I "$LONG"
+[ "$T_RC" -eq 0 ] || t_bail "revoke long key ID: $T_ERR"
+run "$JIT_CA" krl -c "$CFG" -o "$KRL"
+expect "krl with a long key ID" 0 "wrote $KRL: 2 serial ranges, 2 key IDs" ''
+cp "$KRL" krl.before
+run sh -c 'trap "" XFSZ; ulimit -f 1; exec "$@"' sh "$JIT_CA" krl -c "$CFG" -o "$KRL"
+expect "krl hitting a write error fails" 4 '' "jit-ca: $KRL: File too large"
+assert_files "failed krl leaves the old KRL intact" krl.before "$KRL"
+assert_eq "failed krl leaves no temporary file" "revoked.krl" "$(ls -A "$T_DIR/krl")"
+
+t_summary
