@@ -25,6 +25,7 @@
 /* Positive command results beside 0 and JIT_ERR_* (never library codes). */
 #define CMD_USAGE       1 /* the command line was wrong; usage already printed */
 #define CMD_UNAVAILABLE 2 /* the command exists but is not in this build */
+#define CMD_REFUSED     3 /* the command ran and found a "no" (already reported) */
 
 /* The longest passphrase read from a file or the terminal. */
 #define CMD_PASSPHRASE_MAX 1024
@@ -38,6 +39,12 @@ int cmd_init(struct cli *cli, int argc, char **argv);
 int cmd_sign(struct cli *cli, int argc, char **argv);
 int cmd_inspect(struct cli *cli, int argc, char **argv);
 int cmd_verify(struct cli *cli, int argc, char **argv);
+/* The signing service and its client and state commands. */
+int cmd_serve(struct cli *cli, int argc, char **argv);
+int cmd_request(struct cli *cli, int argc, char **argv);
+int cmd_revoke(struct cli *cli, int argc, char **argv);
+int cmd_krl(struct cli *cli, int argc, char **argv);
+int cmd_audit(struct cli *cli, int argc, char **argv);
 
 /*
  * Reports "jit-ca: WHAT: REASON" on stderr (WHAT printed safely; the reason

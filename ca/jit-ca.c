@@ -32,15 +32,18 @@ static const char usage_text[] =
         "           [-O OPTION]... [-o OUT] [--passphrase-file FILE] KEY.pub\n"
         "  inspect  [--json] CERT...\n"
         "  verify   -c CA.pub [-n PRINCIPAL] [--at TIME] [--from ADDR] CERT\n"
+        "  serve    [-c CONFIG] [--allow-root]\n"
         "  request  -c CONFIG -u USER -n PRINCIPALS (-t TICKET | --breakglass REASON)\n"
         "           [-V DURATION] [--session ID] [--source-address LIST] [-o OUT] KEY.pub\n"
+        "  revoke   -c CONFIG (-z SERIAL | -I KEY_ID | -t TICKET)\n"
+        "  krl      -c CONFIG -o FILE\n"
+        "  audit    verify -c CONFIG\n"
         "  help     [COMMAND]\n"
         "\n"
-        "Not available in this version: serve, revoke, krl, audit.\n"
         "\"jit-ca COMMAND --help\" shows a command's options; see jit-ca(1).\n"
         "\n"
-        "Exit status: 0 success, 1 certificate refused, 2 usage error,\n"
-        "3 input error, 4 internal or system error, 5 command not available.\n";
+        "Exit status: 0 success, 1 refused (certificate, audit chain, nothing found),\n"
+        "2 usage error, 3 input error, 4 internal or system error, 5 not available.\n";
 
 struct command {
 	const char *name;
@@ -49,9 +52,9 @@ struct command {
 
 /* A NULL run: a command of the full product that this build does not have. */
 static const struct command commands[] = {
-        {"init", cmd_init},     {"sign", cmd_sign}, {"inspect", cmd_inspect},
-        {"verify", cmd_verify}, {"serve", NULL},    {"request", cmd_request},
-        {"revoke", NULL},       {"krl", NULL},      {"audit", NULL},
+        {"init", cmd_init},     {"sign", cmd_sign},   {"inspect", cmd_inspect},
+        {"verify", cmd_verify}, {"serve", cmd_serve}, {"request", cmd_request},
+        {"revoke", cmd_revoke}, {"krl", cmd_krl},     {"audit", cmd_audit},
 };
 
 /* The one place where results become exit statuses. */
@@ -63,6 +66,8 @@ static int exit_status(int r, int sys_errno)
 		return CA_EXIT_USAGE;
 	if (r == CMD_UNAVAILABLE)
 		return CA_EXIT_UNAVAILABLE;
+	if (r == CMD_REFUSED)
+		return CA_EXIT_REFUSED;
 	switch (r) {
 	case JIT_ERR_SIG_INVALID:
 	case JIT_ERR_SIG_ALG_MISMATCH:
