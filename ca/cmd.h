@@ -15,17 +15,15 @@
 #include "key.h"
 
 /* Exit statuses: documented in jit-ca(1) and in the usage text. */
-#define CA_EXIT_OK          0
-#define CA_EXIT_REFUSED     1 /* the certificate does not verify */
-#define CA_EXIT_USAGE       2 /* bad command line */
-#define CA_EXIT_INPUT       3 /* unreadable or malformed input, bad key or value */
-#define CA_EXIT_INTERNAL    4 /* internal or system error */
-#define CA_EXIT_UNAVAILABLE 5 /* command not available in this build */
+#define CA_EXIT_OK       0
+#define CA_EXIT_REFUSED  1 /* the certificate does not verify */
+#define CA_EXIT_USAGE    2 /* bad command line */
+#define CA_EXIT_INPUT    3 /* unreadable or malformed input, bad key or value */
+#define CA_EXIT_INTERNAL 4 /* internal or system error */
 
 /* Positive command results beside 0 and JIT_ERR_* (never library codes). */
-#define CMD_USAGE       1 /* the command line was wrong; usage already printed */
-#define CMD_UNAVAILABLE 2 /* the command exists but is not in this build */
-#define CMD_REFUSED     3 /* the command ran and found a "no" (already reported) */
+#define CMD_USAGE   1 /* the command line was wrong; usage already printed */
+#define CMD_REFUSED 3 /* the command ran and found a "no" (already reported) */
 
 /* The longest passphrase read from a file or the terminal. */
 #define CMD_PASSPHRASE_MAX 1024

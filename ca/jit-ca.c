@@ -43,14 +43,13 @@ static const char usage_text[] =
         "\"jit-ca COMMAND --help\" shows a command's options; see jit-ca(1).\n"
         "\n"
         "Exit status: 0 success, 1 refused (certificate, audit chain, nothing found),\n"
-        "2 usage error, 3 input error, 4 internal or system error, 5 not available.\n";
+        "2 usage error, 3 input error, 4 internal or system error.\n";
 
 struct command {
 	const char *name;
 	int (*run)(struct cli *cli, int argc, char **argv);
 };
 
-/* A NULL run: a command of the full product that this build does not have. */
 static const struct command commands[] = {
         {"init", cmd_init},     {"sign", cmd_sign},   {"inspect", cmd_inspect},
         {"verify", cmd_verify}, {"serve", cmd_serve}, {"request", cmd_request},
@@ -64,8 +63,6 @@ static int exit_status(int r, int sys_errno)
 		return CA_EXIT_OK;
 	if (r == CMD_USAGE)
 		return CA_EXIT_USAGE;
-	if (r == CMD_UNAVAILABLE)
-		return CA_EXIT_UNAVAILABLE;
 	if (r == CMD_REFUSED)
 		return CA_EXIT_REFUSED;
 	switch (r) {
@@ -333,10 +330,6 @@ static int run_command(const struct command *cmd, int argc, char **argv, int *re
 	int r;
 
 	*ret_errno = 0;
-	if (cmd->run == NULL) {
-		fprintf(stderr, "jit-ca: %s: not implemented in this version\n", cmd->name);
-		return CMD_UNAVAILABLE;
-	}
 	/* Each command parses its own options from the start. */
 	optind = 0;
 	r = cmd->run(&cli, argc, argv);
