@@ -88,4 +88,13 @@ int cli_format_validity(uint64_t after, uint64_t before, char *out, size_t outle
  */
 int cli_load_cert(const char *path, struct cert **ret, unsigned long *ret_line);
 
+/*
+ * Where a command writes a certificate for KEY.pub: -o OUT as given, NULL for
+ * "-o -" (standard output), else KEY-cert.pub as ssh-keygen names it.
+ */
+int cli_cert_out_path(struct cli *cli, const char *out_arg, const char *key_path, char **ret);
+/* Writes c as one line to out_path atomically (0644), or to standard output for NULL. */
+int cli_write_cert(struct cli *cli, const struct cert *c, const char *comment, const char *key_path,
+                   const char *out_path);
+
 #endif

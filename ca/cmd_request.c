@@ -61,24 +61,6 @@ static const char usage[] =
 /* No usable answer from any endpoint (reported here): main() maps this to exit status 4. */
 #define REQUEST_UNREACHABLE JIT_ERR_INTERNAL
 
-/* KEY.pub becomes KEY-cert.pub; other names get "-cert.pub" appended. */
-static int cert_path_for(const char *key_path, char **ret)
-{
-	size_t len = strlen(key_path);
-	int n;
-
-	*ret = NULL;
-	if (len > 4 && strcmp(key_path + len - 4, ".pub") == 0)
-		n = asprintf(ret, "%.*s-cert.pub", (int)(len - 4), key_path);
-	else
-		n = asprintf(ret, "%s-cert.pub", key_path);
-	if (n < 0) {
-		*ret = NULL;
-		return JIT_ERR_ALLOC;
-	}
-	return 0;
-}
-
 /* 16 hex digits from the RNG. */
 static int random_session(char *out, size_t outlen)
 {
@@ -220,10 +202,10 @@ int cmd_request(struct cli *cli, int argc, char **argv)
 	struct proto_response resp;
 	struct key *subject = NULL;
 	struct cert *cert = NULL;
-	char *out_path = NULL, *line = NULL, *text = NULL;
+	char *out_path = NULL;
 	uint64_t secs = 0;
 	size_t i;
-	int c, n, r = JIT_ERR_INTERNAL;
+	int c, r = JIT_ERR_INTERNAL;
 
 	memset(&req, 0, sizeof(req));
 	memset(&resp, 0, sizeof(resp));
@@ -338,17 +320,8 @@ int cmd_request(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 
-	if (out_arg != NULL && strcmp(out_arg, "-") == 0)
-		out_path = NULL;
-	else if (out_arg != NULL) {
-		if ((out_path = strdup(out_arg)) == NULL) {
-			r = cli_fail(cli, out_arg, JIT_ERR_ALLOC);
-			goto out;
-		}
-	} else if ((r = cert_path_for(key_path, &out_path)) != 0) {
-		r = cli_fail(cli, key_path, r);
+	if ((r = cli_cert_out_path(cli, out_arg, key_path, &out_path)) != 0)
 		goto out;
-	}
 	if ((r = key_load_public(key_path, &subject)) != 0) {
 		r = cli_fail(cli, key_path, r);
 		goto out;
@@ -404,29 +377,11 @@ int cmd_request(struct cli *cli, int argc, char **argv)
 		r = REQUEST_UNREACHABLE;
 		goto out;
 	}
-	if ((r = cert_to_line(cert, subject->comment, &line)) != 0) {
-		r = cli_fail(cli, key_path, r);
+	if ((r = cli_write_cert(cli, cert, subject->comment, key_path, out_path)) != 0)
 		goto out;
-	}
-	if ((n = asprintf(&text, "%s\n", line)) < 0) {
-		text = NULL;
-		r = cli_fail(cli, key_path, JIT_ERR_ALLOC);
-		goto out;
-	}
-	if (out_path == NULL) {
-		if (fwrite(text, 1, (size_t)n, stdout) != (size_t)n || fflush(stdout) != 0) {
-			r = cli_fail(cli, "standard output", JIT_ERR_SYSTEM);
-			goto out;
-		}
-	} else if ((r = file_write_atomic(out_path, text, (size_t)n, 0644)) != 0) {
-		r = cli_fail(cli, out_path, r);
-		goto out;
-	}
 	report_issued(cert, &resp);
 	r = 0;
 out:
-	free(text);
-	free(line);
 	free(out_path);
 	free(endpoints);
 	cert_free(cert);

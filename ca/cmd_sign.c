@@ -201,24 +201,6 @@ out:
 	return r;
 }
 
-/* KEY.pub becomes KEY-cert.pub; other names get "-cert.pub" appended. */
-static int cert_path_for(const char *key_path, char **ret)
-{
-	size_t len = strlen(key_path);
-	int n;
-
-	*ret = NULL;
-	if (len > 4 && strcmp(key_path + len - 4, ".pub") == 0)
-		n = asprintf(ret, "%.*s-cert.pub", (int)(len - 4), key_path);
-	else
-		n = asprintf(ret, "%s-cert.pub", key_path);
-	if (n < 0) {
-		*ret = NULL;
-		return JIT_ERR_ALLOC;
-	}
-	return 0;
-}
-
 /* What ssh-keygen says after signing, on stderr. */
 static void report_signed(const struct cert *c, const char *out)
 {
@@ -253,9 +235,9 @@ int cmd_sign(struct cli *cli, int argc, char **argv)
 	struct cert_req req;
 	struct key *subject = NULL, *ca = NULL;
 	struct cert *cert = NULL;
-	char *out_path = NULL, *line = NULL, *text = NULL;
+	char *out_path = NULL;
 	time_t now;
-	int c, n, r = JIT_ERR_INTERNAL;
+	int c, r = JIT_ERR_INTERNAL;
 
 	cert_req_init(&req);
 	/* argc bounds the number of -O options. */
@@ -363,17 +345,8 @@ int cmd_sign(struct cli *cli, int argc, char **argv)
 			goto out;
 		}
 	}
-	if (out_arg != NULL && strcmp(out_arg, "-") == 0)
-		out_path = NULL;
-	else if (out_arg != NULL) {
-		if ((out_path = strdup(out_arg)) == NULL) {
-			r = cli_fail(cli, out_arg, JIT_ERR_ALLOC);
-			goto out;
-		}
-	} else if ((r = cert_path_for(key_path, &out_path)) != 0) {
-		r = cli_fail(cli, key_path, r);
+	if ((r = cli_cert_out_path(cli, out_arg, key_path, &out_path)) != 0)
 		goto out;
-	}
 
 	if ((r = key_load_public(key_path, &subject)) != 0) {
 		r = cli_fail(cli, key_path, r);
@@ -385,29 +358,11 @@ int cmd_sign(struct cli *cli, int argc, char **argv)
 		r = cli_fail(cli, ca_path, r);
 		goto out;
 	}
-	if ((r = cert_to_line(cert, subject->comment, &line)) != 0) {
-		r = cli_fail(cli, key_path, r);
+	if ((r = cli_write_cert(cli, cert, subject->comment, key_path, out_path)) != 0)
 		goto out;
-	}
-	if ((n = asprintf(&text, "%s\n", line)) < 0) {
-		text = NULL;
-		r = cli_fail(cli, key_path, JIT_ERR_ALLOC);
-		goto out;
-	}
-	if (out_path == NULL) {
-		if (fwrite(text, 1, (size_t)n, stdout) != (size_t)n || fflush(stdout) != 0) {
-			r = cli_fail(cli, "standard output", JIT_ERR_SYSTEM);
-			goto out;
-		}
-	} else if ((r = file_write_atomic(out_path, text, (size_t)n, 0644)) != 0) {
-		r = cli_fail(cli, out_path, r);
-		goto out;
-	}
 	report_signed(cert, out_path != NULL ? out_path : "(stdout)");
 	r = 0;
 out:
-	free(text);
-	free(line);
 	free(out_path);
 	cert_free(cert);
 	key_free(ca);

@@ -4,6 +4,7 @@
  * command table, the top-level usage, the helpers the commands share, and
  * the one function that turns results into exit statuses.
  */
+#define _GNU_SOURCE /* asprintf */
 #include "build_config.h"
 
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include "cert.h"
 #include "cmd.h"
 #include "err.h"
+#include "file.h"
 #include "key.h"
 #include "timefmt.h"
 
@@ -278,6 +280,50 @@ static int read_stdin(char **ret, size_t *ret_len)
 	r = 0;
 out:
 	free(data);
+	return r;
+}
+
+int cli_cert_out_path(struct cli *cli, const char *out_arg, const char *key_path, char **ret)
+{
+	size_t len = strlen(key_path);
+	int n;
+
+	*ret = NULL;
+	if (out_arg != NULL && strcmp(out_arg, "-") == 0)
+		return 0;
+	if (out_arg != NULL)
+		n = (*ret = strdup(out_arg)) == NULL ? -1 : 0;
+	else if (len > 4 && strcmp(key_path + len - 4, ".pub") == 0)
+		n = asprintf(ret, "%.*s-cert.pub", (int)(len - 4), key_path);
+	else
+		n = asprintf(ret, "%s-cert.pub", key_path);
+	if (n < 0) {
+		*ret = NULL;
+		return cli_fail(cli, key_path, JIT_ERR_ALLOC);
+	}
+	return 0;
+}
+
+int cli_write_cert(struct cli *cli, const struct cert *c, const char *comment, const char *key_path,
+                   const char *out_path)
+{
+	char *line = NULL, *text = NULL;
+	int n, r;
+
+	if ((r = cert_to_line(c, comment, &line)) != 0)
+		return cli_fail(cli, key_path, r);
+	if ((n = asprintf(&text, "%s\n", line)) < 0) {
+		free(line);
+		return cli_fail(cli, key_path, JIT_ERR_ALLOC);
+	}
+	if (out_path == NULL) {
+		if (fwrite(text, 1, (size_t)n, stdout) != (size_t)n || fflush(stdout) != 0)
+			r = cli_fail(cli, "standard output", JIT_ERR_SYSTEM);
+	} else if ((r = file_write_atomic(out_path, text, (size_t)n, 0644)) != 0) {
+		r = cli_fail(cli, out_path, r);
+	}
+	free(text);
+	free(line);
 	return r;
 }
 
