@@ -31,6 +31,7 @@
 
 #include "addr.h"
 #include "config.h"
+#include "quote.h"
 #include "err.h"
 #include "file.h"
 #include "timefmt.h"
@@ -72,8 +73,6 @@ static void ctx_init(struct ctx *cx, const char *name, unsigned groups, char *ms
 		cx->msg[0] = '\0';
 }
 
-static const char *quote(const char *s, char *out, size_t outlen);
-
 /* Writes "NAME:LINE: PATH: DETAIL LABEL" and returns code. */
 static int fail(struct ctx *cx, int code, unsigned line, const char *path, const char *fmt, ...)
         __attribute__((format(printf, 5, 6)));
@@ -96,36 +95,6 @@ static int fail(struct ctx *cx, int code, unsigned line, const char *path, const
 	snprintf(cx->msg, cx->msglen, "%s%s: %s%s%s%s", cx->name, where, path != NULL ? path : "",
 	         path != NULL && path[0] != '\0' ? ": " : "", detail, label);
 	return code;
-}
-
-/* s quoted for a message: escaped, shortened, never a control character. */
-static const char *quote(const char *s, char *out, size_t outlen)
-{
-	size_t o = 0, i;
-	unsigned char c;
-
-	out[o++] = '"';
-	for (i = 0; s[i] != '\0'; i++) {
-		c = (unsigned char)s[i];
-		/* Room for an escape (4), then `..."` and the NUL (5). */
-		if (o + 9 > outlen) {
-			memcpy(out + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (c == '"' || c == '\\') {
-			out[o++] = '\\';
-			out[o++] = (char)c;
-		} else if (c < 0x20 || c >= 0x7f) {
-			snprintf(out + o, outlen - o, "\\x%02x", c);
-			o += 4;
-		} else {
-			out[o++] = (char)c;
-		}
-	}
-	out[o++] = '"';
-	out[o] = '\0';
-	return out;
 }
 
 static unsigned setting_line(const config_setting_t *s)

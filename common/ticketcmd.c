@@ -30,6 +30,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "quote.h"
 #include "ticketcmd.h"
 #include "timefmt.h"
 
@@ -50,36 +51,6 @@ static void setmsg(char *msg, size_t msglen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, msglen, fmt, ap);
 	va_end(ap);
-}
-
-/* s quoted for a message: escaped, shortened, never a control character. */
-static const char *quote(const char *s, char *out, size_t outlen)
-{
-	size_t o = 0, i;
-	unsigned char c;
-
-	out[o++] = '"';
-	for (i = 0; s[i] != '\0'; i++) {
-		c = (unsigned char)s[i];
-		/* Room for an escape (4), then `..."` and the NUL (5). */
-		if (o + 9 > outlen) {
-			memcpy(out + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (c == '"' || c == '\\') {
-			out[o++] = '\\';
-			out[o++] = (char)c;
-		} else if (c < 0x20 || c >= 0x7f) {
-			snprintf(out + o, outlen - o, "\\x%02x", c);
-			o += 4;
-		} else {
-			out[o++] = (char)c;
-		}
-	}
-	out[o++] = '"';
-	out[o] = '\0';
-	return out;
 }
 
 /*
