@@ -82,7 +82,11 @@ int policy_check_cert_req(const struct jit_config *cfg, const struct config_requ
                           size_t whylen)
 {
 	const struct cert_opt *sa;
-	uint64_t cap = breakglass ? rq->breakglass_max_validity : rq->max_validity;
+	/* Break-glass never gets more than an ordinary request either (the parent does the same).
+	 */
+	uint64_t cap = breakglass && rq->breakglass_max_validity < rq->max_validity
+	                       ? rq->breakglass_max_validity
+	                       : rq->max_validity;
 	size_t i;
 	int bg_ext, ticket_ext;
 

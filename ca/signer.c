@@ -33,6 +33,7 @@
 #include "buf.h"
 #include "cert.h"
 #include "err.h"
+#include "quote.h"
 #include "serve.h"
 
 #define SIGNER_MSG_SIGN  1
@@ -155,8 +156,9 @@ out:
 
 /* Handles one message; fills reply with the answer. */
 static void signer_handle(const struct jit_config *cfg, const struct key *ca, const uint8_t *msg,
-                          size_t len, struct buf *reply)
+                          size_t len, uint64_t *last_serial, struct buf *reply)
 {
+	char qid[CERT_KEY_ID_MAX + 8], qrq[128];
 	struct buf *b = NULL;
 	struct cert_req req;
 	struct key *subject = NULL;
@@ -183,6 +185,12 @@ static void signer_handle(const struct jit_config *cfg, const struct key *ca, co
 	if (policy_check_cert_req(cfg, rq, breakglass, &req, (uint64_t)time(NULL), why,
 	                          sizeof(why)) != 0)
 		goto refuse;
+	/* Serials only grow: a parent replaying or reusing one is refused. */
+	if (req.serial <= *last_serial) {
+		snprintf(why, sizeof(why), "serial %llu not above the last signed (%llu)",
+		         (unsigned long long)req.serial, (unsigned long long)*last_serial);
+		goto refuse;
+	}
 	if ((r = cert_build(&req, subject, ca, &c)) != 0) {
 		snprintf(why, sizeof(why), "signing failed: %s", jit_err(r));
 		goto refuse;
@@ -192,6 +200,12 @@ static void signer_handle(const struct jit_config *cfg, const struct key *ca, co
 		snprintf(why, sizeof(why), "reply too large");
 		goto refuse;
 	}
+	*last_serial = req.serial;
+	/* The signer's own record of every signature, whatever the parent does with it. */
+	syslog(breakglass ? LOG_ALERT : LOG_INFO,
+	       "signer: signed requester=%s serial=%llu key_id=%s breakglass=%d",
+	       quote(requester, qrq, sizeof(qrq)), (unsigned long long)req.serial,
+	       quote(c->key_id, qid, sizeof(qid)), breakglass);
 	goto out;
 refuse:
 	syslog(LOG_ERR, "signer: refused requester=\"%s\" serial=%llu why=\"%s\"",
@@ -209,6 +223,7 @@ out:
 
 static void signer_main(int fd, const struct jit_config *cfg, const struct key *ca)
 {
+	uint64_t last_serial = 0;
 	uint8_t *msg;
 	struct buf *reply;
 	ssize_t n;
@@ -227,7 +242,7 @@ static void signer_main(int fd, const struct jit_config *cfg, const struct key *
 			    buf_put_cstring(reply, "message too large") != 0)
 				break;
 		} else
-			signer_handle(cfg, ca, msg, (size_t)n, reply);
+			signer_handle(cfg, ca, msg, (size_t)n, &last_serial, reply);
 		if (buf_len(reply) == 0 || send(fd, buf_ptr(reply), buf_len(reply), MSG_NOSIGNAL) !=
 		                                   (ssize_t)buf_len(reply))
 			break;
