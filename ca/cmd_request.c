@@ -343,8 +343,8 @@ int cmd_request(struct cli *cli, int argc, char **argv)
 	}
 	for (i = 0; i < conf->ca.n_endpoints; i++)
 		endpoints[i] = conf->ca.endpoints[i].text;
-	r = client_request(endpoints, conf->ca.n_endpoints, conf->ca.timeout * 1000, &req, &resp,
-	                   msg, sizeof(msg));
+	r = client_request_tls(endpoints, conf->ca.n_endpoints, conf->ca.timeout * 1000,
+	                       &conf->ca.client_tls, &req, &resp, msg, sizeof(msg));
 	if (r != 0) {
 		fputs("jit-ca: request: no CA endpoint answered: ", stderr);
 		cli_put_safe(stderr, msg);

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * jit-ca serve: the network side of the signing service. One thread, one
- * poll() loop, non-blocking Unix sockets; callers are authenticated with
- * SO_PEERCRED and mapped to a configured requester, whose caps decide the
- * certificate. The CA key lives only in the signer process (signer.c).
+ * poll() loop, non-blocking sockets; callers are authenticated with
+ * SO_PEERCRED on Unix sockets, or by their client certificate over TLS 1.3
+ * (common/tls.h), and mapped to a configured requester, whose caps decide
+ * the certificate. The CA key lives only in the signer process (signer.c).
  *
  * Each loop iteration collects every request that is complete, decides and
  * signs them, appends one audit record each, syncs the audit log once, and
@@ -11,10 +12,13 @@
  * record on disk.
  */
 #define _GNU_SOURCE /* struct ucred, accept4, ppoll */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -30,6 +34,8 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "addr.h"
 #include "audit.h"
@@ -40,6 +46,7 @@
 #include "proto.h"
 #include "serve.h"
 #include "timefmt.h"
+#include "tls.h"
 
 /* Connections accepted per listener per loop iteration, so listeners cannot starve callers. */
 #define ACCEPT_BURST 64
@@ -52,11 +59,15 @@
 /* Group names looked up for one caller. */
 #define PEER_GROUPS_MAX 1024
 
+/* "[v6 address]:port" */
+#define PEER_ADDR_MAX (INET6_ADDRSTRLEN + 9)
+
 enum conn_state {
 	CONN_FREE = 0,
-	CONN_READ,  /* reading the request frame */
-	CONN_READY, /* a whole frame (or an oversized header) is in */
-	CONN_WRITE, /* sending the response */
+	CONN_HANDSHAKE, /* TLS: the handshake is under way */
+	CONN_READ,      /* reading the request frame */
+	CONN_READY,     /* a whole frame (or an oversized header) is in */
+	CONN_WRITE,     /* sending the response */
 };
 
 struct conn {
@@ -72,12 +83,21 @@ struct conn {
 	size_t in_cap, in_got;
 	uint8_t *out;
 	size_t out_len, out_sent;
+	/* TLS only */
+	SSL *ssl;
+	short want; /* the poll events the last SSL call waits for */
+	char peer_addr[PEER_ADDR_MAX];
+	char *peer_name; /* the certificate name that matched, else its first */
+	const struct config_requester *tls_rq;
+	int hs_failed;
+	char hs_error[256];
 };
 
 struct listener {
 	int fd;
-	char *path;
-	dev_t dev; /* of the socket we made, so we unlink only ours */
+	int tls;
+	char *path; /* unix only */
+	dev_t dev;  /* of the socket we made, so we unlink only ours */
 	ino_t ino;
 };
 
@@ -114,6 +134,7 @@ struct server {
 	struct serial_state *serial;
 	struct signer *signer;
 	struct key *ca_pub;
+	SSL_CTX *tls_ctx;
 	uint64_t accept_paused_until;
 	uint64_t overload_count, overload_logged_at;
 	int fatal;
@@ -206,7 +227,65 @@ static void format_fields(const struct audit_field *f, size_t n, char *out, size
 	}
 }
 
+/* "peer_uid=U peer_pid=P", or over TLS "peer_address=A peer_name=N", for log lines. */
+static const char *peer_text(const struct conn *c, char *out, size_t outlen)
+{
+	size_t pos;
+
+	if (c->ssl == NULL) {
+		snprintf(out, outlen, "peer_uid=%u peer_pid=%d", (unsigned)c->cred.uid,
+		         (int)c->cred.pid);
+		return out;
+	}
+	pos = (size_t)snprintf(out, outlen, "peer_address=%s peer_name=", c->peer_addr);
+	if (pos >= outlen)
+		return out;
+	put_quoted(out, outlen, &pos, c->peer_name != NULL ? c->peer_name : "");
+	return out;
+}
+
 /* --- listeners --- */
+
+/* A TCP listener on host (an address, or a name resolved once at startup) and port. */
+static int listen_tcp(const char *host, uint16_t port, struct listener *l)
+{
+	struct addrinfo hints, *ai = NULL;
+	char portbuf[8];
+	int fd = -1, one = 1, r = JIT_ERR_INTERNAL, saved;
+
+	l->fd = -1;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(portbuf, sizeof(portbuf), "%u", (unsigned)port);
+	if ((r = getaddrinfo(host, portbuf, &hints, &ai)) != 0 || ai == NULL) {
+		errno = r == EAI_SYSTEM ? errno : EADDRNOTAVAIL;
+		ai = NULL;
+		r = JIT_ERR_SYSTEM;
+		goto out;
+	}
+	if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    (ai->ai_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+		r = JIT_ERR_SYSTEM;
+		goto out;
+	}
+	l->fd = fd;
+	l->tls = 1;
+	fd = -1;
+	r = 0;
+out:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	errno = saved;
+	return r;
+}
 
 static int listen_unix(const char *path, struct listener *l)
 {
@@ -278,8 +357,9 @@ static void close_listeners(struct server *srv)
 			continue;
 		close(srv->ls[i].fd);
 		srv->ls[i].fd = -1;
-		if (lstat(srv->ls[i].path, &st) == 0 && S_ISSOCK(st.st_mode) &&
-		    st.st_dev == srv->ls[i].dev && st.st_ino == srv->ls[i].ino)
+		if (srv->ls[i].path != NULL && lstat(srv->ls[i].path, &st) == 0 &&
+		    S_ISSOCK(st.st_mode) && st.st_dev == srv->ls[i].dev &&
+		    st.st_ino == srv->ls[i].ino)
 			unlink(srv->ls[i].path);
 	}
 }
@@ -290,6 +370,8 @@ static void conn_close(struct server *srv, struct conn *c)
 {
 	if (c->state == CONN_FREE)
 		return;
+	SSL_free(c->ssl);
+	free(c->peer_name);
 	close(c->fd);
 	free(c->in);
 	free(c->out);
@@ -300,7 +382,7 @@ static void conn_close(struct server *srv, struct conn *c)
 }
 
 /* The answer to a caller we cannot take: best effort, never blocking. */
-static void refuse_overload(struct server *srv, int fd)
+static void refuse_overload(struct server *srv, int fd, int tls)
 {
 	static const char msg[] = "too many connections";
 	struct proto_response resp;
@@ -311,7 +393,8 @@ static void refuse_overload(struct server *srv, int fd)
 	memset(&resp, 0, sizeof(resp));
 	resp.status = PROTO_UNAVAILABLE;
 	resp.message = (char *)msg;
-	if (b != NULL && proto_response_encode(&resp, b) == 0) {
+	/* Over TLS a plain answer means nothing to the caller: just close. */
+	if (!tls && b != NULL && proto_response_encode(&resp, b) == 0) {
 		size_t len = buf_len(b);
 		struct iovec iov[2];
 		struct msghdr mh;
@@ -341,6 +424,42 @@ static void refuse_overload(struct server *srv, int fd)
 	}
 }
 
+/* The TLS side of a new connection: its SSL object and the peer's address. */
+static int tls_accepted(struct server *srv, struct conn *c, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	char a[INET6_ADDRSTRLEN];
+	unsigned port = 0;
+
+	a[0] = '\0';
+	if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == 0) {
+		if (ss.ss_family == AF_INET) {
+			const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+
+			inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
+			port = ntohs(in->sin_port);
+			snprintf(c->peer_addr, sizeof(c->peer_addr), "%s:%u", a, port);
+		} else if (ss.ss_family == AF_INET6) {
+			const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+
+			inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
+			port = ntohs(in6->sin6_port);
+			snprintf(c->peer_addr, sizeof(c->peer_addr), "[%s]:%u", a, port);
+		}
+	}
+	if (c->peer_addr[0] == '\0')
+		snprintf(c->peer_addr, sizeof(c->peer_addr), "unknown");
+	ERR_clear_error();
+	if ((c->ssl = SSL_new(srv->tls_ctx)) == NULL || SSL_set_fd(c->ssl, fd) != 1) {
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+		return JIT_ERR_ALLOC;
+	}
+	c->want = POLLIN;
+	return 0;
+}
+
 static void accept_all(struct server *srv, struct listener *l)
 {
 	struct ucred cred;
@@ -360,12 +479,13 @@ static void accept_all(struct server *srv, struct listener *l)
 			return;
 		}
 		if (srv->nconns >= srv->max_conns) {
-			refuse_overload(srv, fd);
+			refuse_overload(srv, fd, l->tls);
 			continue;
 		}
+		memset(&cred, 0, sizeof(cred));
 		len = sizeof(cred);
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-		    len != sizeof(cred)) {
+		if (!l->tls && (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+		                len != sizeof(cred))) {
 			slog(LOG_WARNING, "event=dropped reason=\"no peer credentials\"");
 			close(fd);
 			continue;
@@ -377,24 +497,78 @@ static void accept_all(struct server *srv, struct listener *l)
 			continue;
 		}
 		memset(&srv->conns[i], 0, sizeof(srv->conns[i]));
-		srv->conns[i].state = CONN_READ;
+		if (l->tls && tls_accepted(srv, &srv->conns[i], fd) != 0) {
+			slog(LOG_ERR, "event=dropped reason=\"out of memory\"");
+			close(fd);
+			continue;
+		}
+		srv->conns[i].state = l->tls ? CONN_HANDSHAKE : CONN_READ;
 		srv->conns[i].fd = fd;
 		srv->conns[i].cred = cred;
+		/* The handshake counts within the request's time. */
 		srv->conns[i].deadline_ms = now_ms() + srv->cfg->ca.request_timeout * 1000;
 		srv->nconns++;
 	}
 }
 
+/* After a failed SSL read or write: read(2)/send(2) results, with EAGAIN for "retry". */
+static ssize_t tls_io_result(struct conn *c, int rc)
+{
+	int e = SSL_get_error(c->ssl, rc);
+	short ev = tls_want(c->ssl, rc);
+
+	if (ev != 0) {
+		c->want = ev;
+		errno = EAGAIN;
+		return -1;
+	}
+	if (e == SSL_ERROR_ZERO_RETURN)
+		return 0;
+	if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
+		return errno == 0 ? 0 : -1;
+	errno = EPROTO;
+	return -1;
+}
+
+static ssize_t conn_recv(struct conn *c, void *p, size_t n)
+{
+	size_t got = 0;
+	int rc;
+
+	if (c->ssl == NULL)
+		return read(c->fd, p, n);
+	ERR_clear_error();
+	errno = 0;
+	if ((rc = SSL_read_ex(c->ssl, p, n, &got)) == 1)
+		return (ssize_t)got;
+	return tls_io_result(c, rc);
+}
+
+static ssize_t conn_send(struct conn *c, const void *p, size_t n)
+{
+	size_t done = 0;
+	int rc;
+
+	if (c->ssl == NULL)
+		return send(c->fd, p, n, MSG_NOSIGNAL);
+	ERR_clear_error();
+	errno = 0;
+	if ((rc = SSL_write_ex(c->ssl, p, n, &done)) == 1)
+		return (ssize_t)done;
+	return tls_io_result(c, rc);
+}
+
 /* Reads what is there; moves to CONN_READY when the frame is whole. */
 static void conn_read(struct server *srv, struct conn *c)
 {
+	char ptext[PEER_ADDR_MAX + TLS_NAME_MAX * 4 + 64];
 	size_t want, ncap;
 	uint8_t *n;
 	ssize_t got;
 
 	for (;;) {
 		if (c->hdr_got < sizeof(c->hdr)) {
-			got = read(c->fd, c->hdr + c->hdr_got, sizeof(c->hdr) - c->hdr_got);
+			got = conn_recv(c, c->hdr + c->hdr_got, sizeof(c->hdr) - c->hdr_got);
 		} else {
 			want = c->frame_len - c->in_got;
 			if (c->in_got == c->in_cap) {
@@ -412,7 +586,7 @@ static void conn_read(struct server *srv, struct conn *c)
 			}
 			if (want > c->in_cap - c->in_got)
 				want = c->in_cap - c->in_got;
-			got = read(c->fd, c->in + c->in_got, want);
+			got = conn_recv(c, c->in + c->in_got, want);
 		}
 		if (got < 0 && errno == EINTR)
 			continue;
@@ -420,9 +594,9 @@ static void conn_read(struct server *srv, struct conn *c)
 			return;
 		if (got <= 0) {
 			/* The caller went away before finishing its request: nothing to decide. */
-			slog(LOG_INFO, "event=dropped reason=\"%s\" peer_uid=%u peer_pid=%d",
+			slog(LOG_INFO, "event=dropped reason=\"%s\" %s",
 			     got == 0 ? "closed before a whole request" : strerror(errno),
-			     (unsigned)c->cred.uid, (int)c->cred.pid);
+			     peer_text(c, ptext, sizeof(ptext)));
 			conn_close(srv, c);
 			return;
 		}
@@ -450,26 +624,103 @@ static void conn_read(struct server *srv, struct conn *c)
 
 static void conn_write(struct server *srv, struct conn *c)
 {
+	char ptext[PEER_ADDR_MAX + TLS_NAME_MAX * 4 + 64];
 	ssize_t n;
 
 	while (c->out_sent < c->out_len) {
-		n = send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent, MSG_NOSIGNAL);
+		n = conn_send(c, c->out + c->out_sent, c->out_len - c->out_sent);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		if (n <= 0) {
-			slog(LOG_INFO,
-			     "event=dropped reason=\"response not delivered: %s\" "
-			     "peer_uid=%u peer_pid=%d",
-			     n < 0 ? strerror(errno) : "closed", (unsigned)c->cred.uid,
-			     (int)c->cred.pid);
+			slog(LOG_INFO, "event=dropped reason=\"response not delivered: %s\" %s",
+			     n < 0 ? strerror(errno) : "closed",
+			     peer_text(c, ptext, sizeof(ptext)));
 			conn_close(srv, c);
 			return;
 		}
 		c->out_sent += (size_t)n;
 	}
+	/* Best effort close_notify: the answer is out, nothing waits for the peer's. */
+	if (c->ssl != NULL) {
+		ERR_clear_error();
+		(void)SSL_shutdown(c->ssl);
+	}
 	conn_close(srv, c);
+}
+
+/* The requester whose tls_names hold one of the certificate's names; sets c->peer_name. */
+static int tls_identify(struct server *srv, struct conn *c)
+{
+	const struct config_ca *ca = &srv->cfg->ca;
+	X509 *peer = SSL_get0_peer_certificate(c->ssl);
+	char **names = NULL;
+	size_t n = 0, i, k;
+	int r = JIT_ERR_INTERNAL;
+
+	c->tls_rq = NULL;
+	if (peer == NULL || SSL_get_verify_result(c->ssl) != X509_V_OK) {
+		r = JIT_ERR_INVALID_ARGUMENT;
+		goto out;
+	}
+	if ((r = tls_cert_names(peer, &names, &n)) != 0)
+		goto out;
+	for (k = 0; k < n && c->tls_rq == NULL; k++) {
+		for (i = 0; i < ca->n_requesters; i++) {
+			if (policy_list_has(ca->requesters[i].tls_names,
+			                    ca->requesters[i].n_tls_names, names[k])) {
+				c->tls_rq = &ca->requesters[i];
+				break;
+			}
+		}
+	}
+	if (n > 0 && (c->peer_name = strdup(names[c->tls_rq != NULL ? k - 1 : 0])) == NULL) {
+		c->tls_rq = NULL;
+		r = JIT_ERR_ALLOC;
+		goto out;
+	}
+	r = 0;
+out:
+	tls_names_free(names, n);
+	return r;
+}
+
+/*
+ * Drives the handshake. A failure (no certificate, one from another CA, not
+ * TLS 1.3) becomes a ready connection marked hs_failed, so that it is
+ * decided and audited with the others and then closed without an answer.
+ */
+static void conn_handshake(struct server *srv, struct conn *c)
+{
+	char why[200];
+	int rc, r;
+	short ev;
+
+	ERR_clear_error();
+	errno = 0;
+	if ((rc = SSL_accept(c->ssl)) != 1) {
+		if ((ev = tls_want(c->ssl, rc)) != 0) {
+			c->want = ev;
+			return;
+		}
+		tls_error_text(c->ssl, why, sizeof(why));
+		snprintf(c->hs_error, sizeof(c->hs_error), "tls handshake failed: %s", why);
+		ERR_clear_error();
+		c->hs_failed = 1;
+		c->state = CONN_READY;
+		return;
+	}
+	if ((r = tls_identify(srv, c)) != 0) {
+		snprintf(c->hs_error, sizeof(c->hs_error), "tls peer identity: %s", jit_err(r));
+		c->hs_failed = 1;
+		c->state = CONN_READY;
+		return;
+	}
+	c->state = CONN_READ;
+	c->want = POLLIN;
+	/* The request may have come with the client's last handshake flight. */
+	conn_read(srv, c);
 }
 
 /* Encodes the response into the connection's output and starts sending. */
@@ -490,8 +741,10 @@ static void conn_respond(struct server *srv, struct conn *c, const struct decisi
 	}
 	if ((b = buf_new(PROTO_FRAME_MAX)) == NULL || proto_response_encode(&resp, b) != 0 ||
 	    (c->out = malloc(buf_len(b) + 4)) == NULL) {
-		slog(LOG_ERR, "event=dropped reason=\"response not encodable\" peer_pid=%d",
-		     (int)c->cred.pid);
+		char ptext[PEER_ADDR_MAX + TLS_NAME_MAX * 4 + 64];
+
+		slog(LOG_ERR, "event=dropped reason=\"response not encodable\" %s",
+		     peer_text(c, ptext, sizeof(ptext)));
 		buf_free(b);
 		conn_close(srv, c);
 		return;
@@ -510,6 +763,7 @@ static void conn_respond(struct server *srv, struct conn *c, const struct decisi
 	c->in = NULL;
 	c->in_cap = c->in_got = 0;
 	c->state = CONN_WRITE;
+	c->want = POLLOUT;
 	conn_write(srv, c);
 }
 
@@ -682,7 +936,18 @@ static void decide(struct server *srv, struct conn *c, struct decision *d)
 	d->context = "";
 	d->source_address = "";
 	d->status = PROTO_INTERNAL;
-	if ((rq = authenticate(srv, &c->cred)) == NULL) {
+	if (c->ssl != NULL) {
+		if (c->hs_failed) {
+			refuse(d, PROTO_UNAUTHENTICATED, "%s", c->hs_error);
+			goto out;
+		}
+		if ((rq = c->tls_rq) == NULL) {
+			refuse(d, PROTO_UNAUTHENTICATED,
+			       "client certificate \"%s\" is not an allowed requester",
+			       c->peer_name != NULL ? c->peer_name : "");
+			goto out;
+		}
+	} else if ((rq = authenticate(srv, &c->cred)) == NULL) {
 		refuse(d, PROTO_UNAUTHENTICATED, "caller uid %u is not an allowed requester",
 		       (unsigned)c->cred.uid);
 		goto out;
@@ -881,8 +1146,13 @@ static size_t decision_fields(const struct decision *d, struct audit_field *f, s
 	} while (0)
 	ADD(AUDIT_STR("event", ok ? "issued" : "refused"));
 	ADD(AUDIT_STR("requester", d->requester));
-	ADD(AUDIT_U64("peer_uid", d->conn->cred.uid));
-	ADD(AUDIT_U64("peer_pid", (uint64_t)d->conn->cred.pid));
+	if (d->conn->ssl != NULL) {
+		ADD(AUDIT_STR("peer_address", d->conn->peer_addr));
+		ADD(AUDIT_STR("peer_name", d->conn->peer_name != NULL ? d->conn->peer_name : ""));
+	} else {
+		ADD(AUDIT_U64("peer_uid", d->conn->cred.uid));
+		ADD(AUDIT_U64("peer_pid", (uint64_t)d->conn->cred.pid));
+	}
 	ADD(AUDIT_STR("user", d->have_req ? q->user : ""));
 	ADD(AUDIT_STR("context", d->context));
 	ADD(AUDIT_STR("ticket", d->have_req && q->ticket != NULL ? q->ticket : ""));
@@ -1009,7 +1279,11 @@ static void process_ready(struct server *srv)
 			d->audit_line = NULL;
 		}
 		log_decision(d);
-		conn_respond(srv, d->conn, d);
+		/* A failed handshake leaves no channel to answer on. */
+		if (d->conn->hs_failed)
+			conn_close(srv, d->conn);
+		else
+			conn_respond(srv, d->conn, d);
 		decision_free(d);
 	}
 	free(ds);
@@ -1017,6 +1291,7 @@ static void process_ready(struct server *srv)
 
 static void expire(struct server *srv, uint64_t t)
 {
+	char ptext[PEER_ADDR_MAX + TLS_NAME_MAX * 4 + 64];
 	size_t i;
 
 	for (i = 0; i < srv->max_conns; i++) {
@@ -1024,9 +1299,11 @@ static void expire(struct server *srv, uint64_t t)
 
 		if (c->state == CONN_FREE || t < c->deadline_ms)
 			continue;
-		slog(LOG_NOTICE, "event=dropped reason=timeout peer_uid=%u peer_pid=%d state=%s",
-		     (unsigned)c->cred.uid, (int)c->cred.pid,
-		     c->state == CONN_WRITE ? "writing" : "reading");
+		slog(LOG_NOTICE, "event=dropped reason=timeout %s state=%s",
+		     peer_text(c, ptext, sizeof(ptext)),
+		     c->state == CONN_WRITE       ? "writing"
+		     : c->state == CONN_HANDSHAKE ? "handshake"
+		                                  : "reading");
 		conn_close(srv, c);
 	}
 }
@@ -1083,7 +1360,10 @@ static int loop(struct server *srv)
 			if (c->state == CONN_FREE)
 				continue;
 			pfd[np].fd = c->fd;
-			pfd[np].events = c->state == CONN_WRITE ? POLLOUT : POLLIN;
+			if (c->ssl != NULL)
+				pfd[np].events = c->want;
+			else
+				pfd[np].events = c->state == CONN_WRITE ? POLLOUT : POLLIN;
 			owner[np++] = c;
 			if (c->deadline_ms < next)
 				next = c->deadline_ms;
@@ -1114,7 +1394,9 @@ static int loop(struct server *srv)
 					for (k = 0; k < srv->nls; k++)
 						if (srv->ls[k].fd == pfd[i].fd)
 							accept_all(srv, &srv->ls[k]);
-				} else if (owner[i]->state == CONN_READ)
+				} else if (owner[i]->state == CONN_HANDSHAKE)
+					conn_handshake(srv, owner[i]);
+				else if (owner[i]->state == CONN_READ)
 					conn_read(srv, owner[i]);
 				else if (owner[i]->state == CONN_WRITE)
 					conn_write(srv, owner[i]);
@@ -1140,22 +1422,13 @@ int serve_run(struct serve_opts *opts, const struct jit_config *cfg, const char 
 	struct key *ca = NULL;
 	struct sigaction sa;
 	size_t i, dropped = 0;
-	int r = JIT_ERR_INTERNAL;
+	char msg[512];
+	int need_tls = 0, r = JIT_ERR_INTERNAL;
 
 	opts->sys_errno = 0;
 	memset(&srv, 0, sizeof(srv));
 	srv.cfg = cfg;
 	openlog("jit-ca", LOG_PID, LOG_AUTHPRIV);
-	for (i = 0; i < cfg->ca.n_listen; i++) {
-		if (cfg->ca.listen[i].type != CONFIG_ENDPOINT_UNIX) {
-			slog(LOG_ERR,
-			     "event=fatal what=listen listen=\"%s\" error=\"tls listeners are "
-			     "not supported yet\"",
-			     cfg->ca.listen[i].text);
-			r = JIT_ERR_CONFIG_INVALID;
-			goto out;
-		}
-	}
 	if ((r = key_load_private(cfg->ca.key, NULL, &ca)) != 0) {
 		slog(LOG_ERR, "event=fatal what=ca_key path=\"%s\" error=\"%s\"", cfg->ca.key,
 		     r == JIT_ERR_SYSTEM ? strerror(errno) : jit_err(r));
@@ -1173,6 +1446,16 @@ int serve_run(struct serve_opts *opts, const struct jit_config *cfg, const char 
 	/* From here on only the signer holds the private key. */
 	key_free(ca);
 	ca = NULL;
+	/* The TLS key is the network side's own; the signer never sees it. */
+	for (i = 0; i < cfg->ca.n_listen; i++)
+		if (cfg->ca.listen[i].type == CONFIG_ENDPOINT_TLS)
+			need_tls = 1;
+	if (need_tls && (r = tls_server_ctx(&cfg->ca.tls, &srv.tls_ctx, msg, sizeof(msg))) != 0) {
+		slog(LOG_ERR, "event=fatal what=tls error=\"%s\"", msg);
+		if (r == JIT_ERR_SYSTEM)
+			r = JIT_ERR_CONFIG_INVALID;
+		goto out;
+	}
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
@@ -1208,8 +1491,17 @@ int serve_run(struct serve_opts *opts, const struct jit_config *cfg, const char 
 		srv.conns[i].fd = -1;
 	for (i = 0; i < cfg->ca.n_listen; i++) {
 		srv.ls[i].fd = -1;
-		srv.ls[i].path = cfg->ca.listen[i].path;
 		srv.nls++;
+		if (cfg->ca.listen[i].type == CONFIG_ENDPOINT_TLS) {
+			if ((r = listen_tcp(cfg->ca.listen[i].host, cfg->ca.listen[i].port,
+			                    &srv.ls[i])) != 0) {
+				slog(LOG_ERR, "event=fatal what=listen listen=\"%s\" error=\"%s\"",
+				     cfg->ca.listen[i].text, strerror(errno));
+				goto out;
+			}
+			continue;
+		}
+		srv.ls[i].path = cfg->ca.listen[i].path;
 		if ((r = listen_unix(cfg->ca.listen[i].path, &srv.ls[i])) != 0) {
 			slog(LOG_ERR, "event=fatal what=listen path=\"%s\" error=\"%s\"",
 			     cfg->ca.listen[i].path, strerror(errno));
@@ -1239,6 +1531,7 @@ out:
 	signer_stop(srv.signer);
 	key_free(srv.ca_pub);
 	key_free(ca);
+	SSL_CTX_free(srv.tls_ctx);
 	closelog();
 	return r;
 }

@@ -14,6 +14,8 @@
 #include "buf.h"
 #include "proto.h"
 
+struct config_tls;
+
 /* A message buffer of this size holds any client_request message. */
 #define CLIENT_MSG_MAX 1536
 
@@ -41,8 +43,8 @@ int frame_read(int fd, size_t max, uint64_t deadline_ms, struct buf **ret);
 
 /*
  * Sends req to the endpoints in order and stores the answer in *ret.
- * Endpoints are "unix:/absolute/path"; "tls://HOST:PORT" endpoints are not
- * supported by this version and are skipped (counted as failed). Each
+ * Endpoints are "unix:/absolute/path"; without TLS settings, "tls://HOST:PORT"
+ * endpoints are skipped (counted as failed): client_request_tls speaks TLS. Each
  * endpoint gets timeout_ms for connect, request and response together.
  *
  * Fails over to the next endpoint on a connection failure, a timeout, a
@@ -63,5 +65,19 @@ int frame_read(int fd, size_t max, uint64_t deadline_ms, struct buf **ret);
 int client_request(const char *const *endpoints, size_t n, uint64_t timeout_ms,
                    const struct proto_request *req, struct proto_response *ret, char *msg,
                    size_t msglen);
+
+/*
+ * client_request, with "tls://HOST:PORT" endpoints spoken over TLS 1.3
+ * with tls's certificate and key (config's ca.client_tls), the service's
+ * certificate verified against tls->ca and HOST. HOST is an IP address or
+ * a name from /etc/hosts: no DNS lookup, which the timeout could not bound.
+ * A TLS endpoint whose HOST resolves to nothing fails with
+ * JIT_ERR_NOT_FOUND; a failed handshake or TLS error with
+ * JIT_ERR_LIBCRYPTO (msg "ENDPOINT: tls: REASON"), and the next endpoint
+ * is tried. tls == NULL is client_request.
+ */
+int client_request_tls(const char *const *endpoints, size_t n, uint64_t timeout_ms,
+                       const struct config_tls *tls, const struct proto_request *req,
+                       struct proto_response *ret, char *msg, size_t msglen);
 
 #endif
