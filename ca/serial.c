@@ -66,7 +66,7 @@ static int reserve(struct serial_state *s, uint64_t limit)
 	return file_write_atomic(s->path, text, (size_t)n, 0600);
 }
 
-int serial_open(const char *state_dir, struct serial_state **ret)
+int serial_open(const char *state_dir, int must_exist, struct serial_state **ret)
 {
 	struct serial_state *s = NULL;
 	char *lock_path = NULL;
@@ -95,7 +95,10 @@ int serial_open(const char *state_dir, struct serial_state **ret)
 		goto out;
 	}
 	r = file_read(s->path, SERIAL_FILE_MAX, FILE_TRUSTED, &data, &len);
-	if (r == JIT_ERR_SYSTEM && errno == ENOENT)
+	if (r == JIT_ERR_SYSTEM && errno == ENOENT && must_exist) {
+		r = JIT_ERR_NOT_FOUND;
+		goto out;
+	} else if (r == JIT_ERR_SYSTEM && errno == ENOENT)
 		next = 1;
 	else if (r != 0)
 		goto out;

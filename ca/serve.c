@@ -1006,6 +1006,9 @@ static void decide(struct server *srv, struct conn *c, struct decision *d)
 			goto out;
 		}
 		d->source_address = q->source_address;
+	} else if (cfg->certificates.source_address != NULL) {
+		/* Nobody named an address: the site default binds it, never "anywhere". */
+		d->source_address = cfg->certificates.source_address;
 	}
 	if (d->source_address[0] != '\0' &&
 	    !policy_list_has(rq->critical_options, rq->n_critical_options, "source-address")) {
@@ -1476,9 +1479,21 @@ int serve_run(struct serve_opts *opts, const struct jit_config *cfg, const char 
 	} else if (dropped > 0)
 		slog(LOG_WARNING, "event=audit_recovered path=\"%s\" dropped_bytes=%zu",
 		     cfg->ca.audit_log, dropped);
-	if ((r = serial_open(cfg->ca.state_dir, &srv.serial)) != 0) {
-		slog(LOG_ERR, "event=fatal what=serial state_dir=\"%s\" error=\"%s\"",
-		     cfg->ca.state_dir, r == JIT_ERR_SYSTEM ? strerror(errno) : jit_err(r));
+	/*
+	 * A lost serial file must not restart serials at 1 while the audit log
+	 * shows certificates were issued: that would reuse serials.
+	 */
+	if ((r = serial_open(cfg->ca.state_dir, srv.audit != NULL && audit_seq(srv.audit) > 0,
+	                     &srv.serial)) != 0) {
+		if (r == JIT_ERR_NOT_FOUND)
+			slog(LOG_ERR,
+			     "event=fatal what=serial state_dir=\"%s\" error=\"serial file "
+			     "missing but the audit log holds records: restore it, or write a "
+			     "number above every serial issued into it\"",
+			     cfg->ca.state_dir);
+		else
+			slog(LOG_ERR, "event=fatal what=serial state_dir=\"%s\" error=\"%s\"",
+			     cfg->ca.state_dir, r == JIT_ERR_SYSTEM ? strerror(errno) : jit_err(r));
 		goto out;
 	}
 	srv.max_conns = cfg->ca.max_connections;

@@ -97,7 +97,7 @@ struct serial_state;
  * Reads state_dir/serial (the next unreserved serial; absent: 1) and at
  * once reserves a block beyond it, durably.
  */
-int serial_open(const char *state_dir, struct serial_state **ret);
+int serial_open(const char *state_dir, int must_exist, struct serial_state **ret);
 /* The next serial; reserves a new block first when the current one is spent. */
 int serial_next(struct serial_state *s, uint64_t *ret);
 void serial_close(struct serial_state *s);

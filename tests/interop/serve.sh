@@ -268,8 +268,8 @@ sed 's|listen = \[ "unix:[^"]*" \];|listen = [ "tls://127.0.0.1:7443" ];|' tls.c
 chmod 0644 tls2.conf
 # shellcheck disable=SC2086
 run $SVC "$JIT_CA" serve -c "$T_DIR/tls2.conf"
-expect "tls listener refused" 3 '' \
-	'@has:error="tls listeners are not supported yet"'
+expect "tls listener without its certificate refused" 3 '' \
+	'jit-ca: event=fatal what=tls error="cert /nonexistent/c.pem: No such file or directory"'
 cat run.err >>serve-all.log
 
 # --- a certificate within the caps ---
@@ -453,6 +453,27 @@ C=$(serial_of s3.pub)
 	t_fail "serial after kill -9 beyond all earlier" "$C after $MAX"
 assert_eq "restart continues at the reservation, reserves the next block" \
 	"$RESERVED $((RESERVED + 1024))" "$C $(cat svc/state/serial)"
+
+# --- a lost serial file is refused while the audit log holds records ---
+
+kill "$SVC_PID"
+wait "$SVC_PID" 2>/dev/null
+svc_forget
+mv svc/state/serial svc/state/serial.saved
+# shellcheck disable=SC2086 # SVC is a command prefix
+if timeout 10 $SVC "$JIT_CA" serve -c "$T_DIR/${SVC_CONF:-jit.conf}" >lost.log 2>&1 </dev/null; then
+	t_fail "lost serial file refused" "the service ran"
+else
+	if grep -q "serial file missing but the audit log holds records" lost.log; then
+		t_pass "lost serial file refused"
+	else
+		t_fail "lost serial file refused" "$(head -c 500 lost.log)"
+	fi
+fi
+[ -e svc/state/serial ] && t_fail "lost serial file not recreated" "svc/state/serial exists" ||
+	t_pass "lost serial file not recreated"
+mv svc/state/serial.saved svc/state/serial
+svc_start
 
 # --- the audit chain ---
 
