@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,7 +32,8 @@ static const char usage_revoke[] =
         "  -c CONFIG     the service's configuration (jit.conf)\n"
         "  -z SERIAL     a certificate serial number, or a range N-M\n"
         "  -I KEY_ID     every certificate with exactly this key ID\n"
-        "  -t TICKET     every certificate the audit log says was issued for TICKET\n";
+        "  -t TICKET     every certificate the audit log says was issued for TICKET,\n"
+        "                and the ticket itself: the service issues no more for it\n";
 
 static const char usage_krl[] =
         "usage: jit-ca krl -c CONFIG -o FILE\n"
@@ -338,6 +340,23 @@ static void print_serials(uint64_t lo, uint64_t hi, int added)
 		       (unsigned long long)lo, (unsigned long long)hi);
 }
 
+/*
+ * Run as root, gives the store just written (root's, mode 0640) the group
+ * of the state directory, whose owner is the service's account: the
+ * service re-reads it to refuse revoked tickets. The owner stays root, so
+ * both still trust the file.
+ */
+static int store_owner(const char *state_dir, const char *store)
+{
+	struct stat st;
+
+	if (geteuid() != 0)
+		return 0;
+	if (stat(state_dir, &st) != 0 || lchown(store, (uid_t)-1, st.st_gid) != 0)
+		return JIT_ERR_SYSTEM;
+	return 0;
+}
+
 int cmd_revoke(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -351,7 +370,7 @@ int cmd_revoke(struct cli *cli, int argc, char **argv)
 	uint64_t *serials = NULL, lo = 0, hi = 0;
 	uint8_t *fresh = NULL;
 	size_t nserials = 0, i, nadded = 0;
-	int c, added = 0, lock_fd = -1, nsel, r = JIT_ERR_INTERNAL;
+	int c, added = 0, ticket_added = 0, lock_fd = -1, nsel, r = JIT_ERR_INTERNAL;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":c:z:I:t:h", longopts, NULL)) != -1) {
@@ -420,17 +439,9 @@ int cmd_revoke(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	if (ticket != NULL) {
+		/* None issued yet is no reason to refuse: the ticket is still blocked. */
 		if ((r = scan_audit(cli, cfg->ca.audit_log, ticket, &serials, &nserials)) != 0)
 			goto out;
-		if (nserials == 0) {
-			fputs("jit-ca: no certificates issued for ticket ", stderr);
-			cli_put_safe(stderr, ticket);
-			fputs(" in ", stderr);
-			cli_put_safe(stderr, cfg->ca.audit_log);
-			fputc('\n', stderr);
-			r = CMD_REFUSED;
-			goto out;
-		}
 	}
 	if ((r = lock_state(cli, cfg->ca.state_dir, &lock_fd)) != 0 ||
 	    (r = load_store(cli, store, &rv)) != 0)
@@ -449,7 +460,11 @@ int cmd_revoke(struct cli *cli, int argc, char **argv)
 		}
 		nadded = (size_t)added;
 	} else {
-		if ((fresh = calloc(nserials, 1)) == NULL) {
+		if ((r = revocation_add_ticket(rv, ticket, &ticket_added)) != 0) {
+			r = cli_fail(cli, store, r);
+			goto out;
+		}
+		if (nserials > 0 && (fresh = calloc(nserials, 1)) == NULL) {
 			r = cli_fail(cli, store, JIT_ERR_ALLOC);
 			goto out;
 		}
@@ -462,7 +477,8 @@ int cmd_revoke(struct cli *cli, int argc, char **argv)
 			nadded += (size_t)added;
 		}
 	}
-	if (nadded > 0 && (r = revocation_save(rv, store)) != 0) {
+	if ((nadded > 0 || ticket_added) && ((r = revocation_save(rv, store)) != 0 ||
+	                                     (r = store_owner(cfg->ca.state_dir, store)) != 0)) {
 		r = cli_fail(cli, store, r);
 		goto out;
 	}
@@ -478,8 +494,14 @@ int cmd_revoke(struct cli *cli, int argc, char **argv)
 		for (i = 0; i < nserials; i++)
 			print_serials(serials[i], serials[i], fresh[i]);
 		/* The ticket passed check_ticket: printable as is. */
-		printf("ticket %s: %zu certificate%s issued, %zu newly revoked\n", ticket, nserials,
-		       nserials == 1 ? "" : "s", nadded);
+		if (nserials == 0)
+			printf("ticket %s: no certificates issued\n", ticket);
+		else
+			printf("ticket %s: %zu certificate%s issued, %zu newly revoked\n", ticket,
+			       nserials, nserials == 1 ? "" : "s", nadded);
+		printf(ticket_added ? "ticket %s is blocked for future certificates\n"
+		                    : "ticket %s was already blocked for future certificates\n",
+		       ticket);
 	}
 	if (nadded > 0)
 		fputs("run \"jit-ca krl -c CONFIG -o FILE\" to update the KRL that sshd reads\n",

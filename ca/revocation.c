@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cert.h"
+#include "config.h"
 #include "err.h"
 #include "file.h"
 
@@ -36,6 +37,9 @@ void revocation_free(struct revocations *rv)
 	for (i = 0; i < rv->nkey_ids; i++)
 		free(rv->key_ids[i]);
 	free(rv->key_ids);
+	for (i = 0; i < rv->ntickets; i++)
+		free(rv->tickets[i]);
+	free(rv->tickets);
 	free(rv->serials);
 	free(rv);
 }
@@ -78,20 +82,25 @@ static void merge_serials(struct revocations *rv)
 }
 
 /* Sorts and drops duplicates. */
-static void merge_key_ids(struct revocations *rv)
+static void merge_strings(char **v, size_t *nv)
 {
 	size_t i, n = 0;
 
-	if (rv->nkey_ids == 0)
+	if (*nv == 0)
 		return;
-	qsort(rv->key_ids, rv->nkey_ids, sizeof(*rv->key_ids), cmp_str);
-	for (i = 1; i < rv->nkey_ids; i++) {
-		if (strcmp(rv->key_ids[i], rv->key_ids[n]) == 0)
-			free(rv->key_ids[i]);
+	qsort(v, *nv, sizeof(*v), cmp_str);
+	for (i = 1; i < *nv; i++) {
+		if (strcmp(v[i], v[n]) == 0)
+			free(v[i]);
 		else
-			rv->key_ids[++n] = rv->key_ids[i];
+			v[++n] = v[i];
 	}
-	rv->nkey_ids = n + 1;
+	*nv = n + 1;
+}
+
+static void merge_key_ids(struct revocations *rv)
+{
+	merge_strings(rv->key_ids, &rv->nkey_ids);
 }
 
 /* Appends without merging; bounded by REVOCATION_ENTRIES_MAX. */
@@ -101,7 +110,7 @@ static int push_serials(struct revocations *rv, uint64_t lo, uint64_t hi)
 
 	if (lo == 0 || lo > hi)
 		return JIT_ERR_INVALID_ARGUMENT;
-	if (rv->nserials + rv->nkey_ids >= REVOCATION_ENTRIES_MAX)
+	if (rv->nserials + rv->nkey_ids + rv->ntickets >= REVOCATION_ENTRIES_MAX)
 		return JIT_ERR_NO_BUFFER_SPACE;
 	if ((v = reallocarray(rv->serials, rv->nserials + 1, sizeof(*v))) == NULL)
 		return JIT_ERR_ALLOC;
@@ -134,7 +143,7 @@ static int push_key_id(struct revocations *rv, const char *s, size_t len)
 
 	if ((r = check_key_id(s, len)) != 0)
 		return r;
-	if (rv->nserials + rv->nkey_ids >= REVOCATION_ENTRIES_MAX)
+	if (rv->nserials + rv->nkey_ids + rv->ntickets >= REVOCATION_ENTRIES_MAX)
 		return JIT_ERR_NO_BUFFER_SPACE;
 	if ((copy = strndup(s, len)) == NULL)
 		return JIT_ERR_ALLOC;
@@ -145,6 +154,37 @@ static int push_key_id(struct revocations *rv, const char *s, size_t len)
 	rv->key_ids = v;
 	v[rv->nkey_ids++] = copy;
 	return 0;
+}
+
+/* Appends a string to a list without merging; bounded by REVOCATION_ENTRIES_MAX. */
+static int push_string(struct revocations *rv, char ***list, size_t *n, const char *s, size_t len)
+{
+	char **v, *copy;
+
+	if (rv->nserials + rv->nkey_ids + rv->ntickets >= REVOCATION_ENTRIES_MAX)
+		return JIT_ERR_NO_BUFFER_SPACE;
+	if ((copy = strndup(s, len)) == NULL)
+		return JIT_ERR_ALLOC;
+	if ((v = reallocarray(*list, *n + 1, sizeof(*v))) == NULL) {
+		free(copy);
+		return JIT_ERR_ALLOC;
+	}
+	*list = v;
+	v[(*n)++] = copy;
+	return 0;
+}
+
+static int push_ticket(struct revocations *rv, const char *s, size_t len)
+{
+	char t[TICKET_ID_MAX + 1];
+
+	if (len == 0 || len > TICKET_ID_MAX)
+		return JIT_ERR_INVALID_FORMAT;
+	memcpy(t, s, len);
+	t[len] = '\0';
+	if (!config_is_ticket_id(t))
+		return JIT_ERR_INVALID_FORMAT;
+	return push_string(rv, &rv->tickets, &rv->ntickets, s, len);
 }
 
 /* Decimal 1 .. 2^64-1 in exactly s[0..len), no sign, no leading zero. */
@@ -217,7 +257,15 @@ static int parse_line(struct revocations *rv, const char *line, size_t len, char
 			        r == JIT_ERR_NO_BUFFER_SPACE ? "too many entries" : "bad key ID");
 		return r;
 	}
-	why_set(why, whylen, "not \"serial N\", \"serial N-M\", \"id KEYID\" or a comment");
+	if (len > 7 && memcmp(line, "ticket ", 7) == 0) {
+		if ((r = push_ticket(rv, line + 7, len - 7)) != 0)
+			why_set(why, whylen,
+			        r == JIT_ERR_NO_BUFFER_SPACE ? "too many entries"
+			                                     : "bad ticket ID");
+		return r;
+	}
+	why_set(why, whylen,
+	        "not \"serial N\", \"serial N-M\", \"id KEYID\", \"ticket ID\" or a comment");
 	return JIT_ERR_INVALID_FORMAT;
 }
 
@@ -246,6 +294,7 @@ int revocation_parse(const char *text, size_t len, struct revocations **ret,
 	}
 	merge_serials(rv);
 	merge_key_ids(rv);
+	merge_strings(rv->tickets, &rv->ntickets);
 	*ret = rv;
 	rv = NULL;
 	r = 0;
@@ -320,6 +369,28 @@ int revocation_add_key_id(struct revocations *rv, const char *key_id, int *ret_a
 	return 0;
 }
 
+int revocation_add_ticket(struct revocations *rv, const char *ticket, int *ret_added)
+{
+	int r;
+
+	*ret_added = 0;
+	if (!config_is_ticket_id(ticket))
+		return JIT_ERR_INVALID_FORMAT;
+	if (revocation_has_ticket(rv, ticket))
+		return 0;
+	if ((r = push_ticket(rv, ticket, strlen(ticket))) != 0)
+		return r;
+	merge_strings(rv->tickets, &rv->ntickets);
+	*ret_added = 1;
+	return 0;
+}
+
+int revocation_has_ticket(const struct revocations *rv, const char *ticket)
+{
+	return rv->ntickets > 0 &&
+	       bsearch(&ticket, rv->tickets, rv->ntickets, sizeof(*rv->tickets), cmp_str) != NULL;
+}
+
 int revocation_format(const struct revocations *rv, char **ret, size_t *ret_len)
 {
 	char *text = NULL;
@@ -343,6 +414,8 @@ int revocation_format(const struct revocations *rv, char **ret, size_t *ret_len)
 	}
 	for (i = 0; i < rv->nkey_ids; i++)
 		fprintf(f, "id %s\n", rv->key_ids[i]);
+	for (i = 0; i < rv->ntickets; i++)
+		fprintf(f, "ticket %s\n", rv->tickets[i]);
 	if (ferror(f)) {
 		r = JIT_ERR_ALLOC;
 		goto out;

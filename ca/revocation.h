@@ -6,10 +6,13 @@
  *   serial N        one serial number (1 .. 2^64-1, decimal)
  *   serial N-M      serials N to M inclusive, N <= M
  *   id KEYID        every certificate with exactly this key ID
+ *   ticket ID       no new certificate for this ticket (the service refuses it)
  *   # ...           a comment
  *
  * Anything else is an error naming the line. The store is written back
- * sorted and merged (ranges joined, key IDs unique), atomically.
+ * sorted and merged (ranges joined, key IDs and tickets unique),
+ * atomically. Ticket entries are not in the KRL: they stop the service from
+ * issuing, while serials and key IDs stop sshd from accepting.
  */
 #ifndef JIT_CA_REVOCATION_H
 #define JIT_CA_REVOCATION_H
@@ -32,6 +35,8 @@ struct revocations {
 	size_t nserials;
 	char **key_ids; /* sorted bytewise, unique; printable ASCII */
 	size_t nkey_ids;
+	char **tickets; /* sorted bytewise, unique; ticket IDs (config_is_ticket_id) */
+	size_t ntickets;
 };
 
 /* An empty store. */
@@ -64,6 +69,14 @@ int revocation_add_serials(struct revocations *rv, uint64_t lo, uint64_t hi, int
  * *ret_added is 0 when it was already there.
  */
 int revocation_add_key_id(struct revocations *rv, const char *key_id, int *ret_added);
+
+/*
+ * Adds a ticket ID (config_is_ticket_id, else JIT_ERR_INVALID_FORMAT).
+ * *ret_added is 0 when it was already there.
+ */
+int revocation_add_ticket(struct revocations *rv, const char *ticket, int *ret_added);
+/* 1 when the ticket is revoked. */
+int revocation_has_ticket(const struct revocations *rv, const char *ticket);
 
 /* Checks a key ID as revocation_add_key_id does, without adding it. */
 int revocation_check_key_id(const char *key_id);

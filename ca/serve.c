@@ -11,7 +11,7 @@
  * only then answers (group commit): no certificate leaves without its
  * record on disk.
  */
-#define _GNU_SOURCE /* struct ucred, accept4, ppoll */
+#define _GNU_SOURCE /* struct ucred, accept4, ppoll, SO_PEERGROUPS */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +44,7 @@
 #include "err.h"
 #include "key.h"
 #include "proto.h"
+#include "revocation.h"
 #include "serve.h"
 #include "timefmt.h"
 #include "tls.h"
@@ -56,8 +57,18 @@
 #define LOG_LINE_MAX AUDIT_SYSLOG_MAX
 /* Bytes of a comma list of principals (PROTO_PRINCIPALS_MAX names of CERT_PRINCIPAL_MAX). */
 #define PRINCIPALS_TEXT_MAX (PROTO_PRINCIPALS_MAX * (CERT_PRINCIPAL_MAX + 1) + 1)
-/* Group names looked up for one caller. */
-#define PEER_GROUPS_MAX 1024
+/* Supplementary groups read for one caller (the kernel's NGROUPS_MAX). */
+#define PEER_GROUPS_MAX 65536
+/* Groups read without allocating; more need a second call. */
+#define PEER_GROUPS_STACK 64
+/* Largest buffer for one getpwnam_r/getgrnam_r at startup (huge groups). */
+#define NSS_BUF_MAX (16 * 1024 * 1024)
+/* A TLS handshake's own deadline (ms), at most request_timeout: idle TCP callers go soon. */
+#define HANDSHAKE_TIMEOUT_MS 2000
+/* Slots kept for Unix-socket callers: max_connections / 4, at least min(16, half). */
+#define UNIX_RESERVE_MIN 16
+/* A connection's first read buffer, in bytes. */
+#define READ_BUF_MIN 512
 
 /* "[v6 address]:port" */
 #define PEER_ADDR_MAX (INET6_ADDRSTRLEN + 9)
@@ -73,8 +84,9 @@ enum conn_state {
 struct conn {
 	enum conn_state state;
 	int fd;
-	uint64_t deadline_ms;
+	uint64_t accepted_ms, deadline_ms;
 	struct ucred cred;
+	const struct config_requester *unix_rq; /* matched at accept, by numbers */
 	uint8_t hdr[4];
 	size_t hdr_got;
 	uint32_t frame_len;
@@ -124,8 +136,21 @@ struct decision {
 	int appended;
 };
 
+/* A requester's unix_users or unix_groups entry, resolved to its number at startup. */
+struct id_rule {
+	unsigned id;
+	const struct config_requester *rq;
+};
+
 struct server {
 	const struct jit_config *cfg;
+	struct id_rule *uids, *gids; /* in requester order */
+	size_t nuids, ngids;
+	size_t ntls, tls_max; /* TLS connections now, and their share of max_conns */
+	/* The revocation store: its revoked tickets, and the file they came from. */
+	char *store_path;
+	struct revocations *revoked;
+	struct stat store_st; /* st_ino 0: no file */
 	struct listener *ls;
 	size_t nls;
 	struct conn *conns;
@@ -137,6 +162,7 @@ struct server {
 	SSL_CTX *tls_ctx;
 	uint64_t accept_paused_until;
 	uint64_t overload_count, overload_logged_at;
+	char *line; /* LOG_LINE_MAX: the one buffer log and audit lines are formatted in */
 	int fatal;
 };
 
@@ -370,6 +396,8 @@ static void conn_close(struct server *srv, struct conn *c)
 {
 	if (c->state == CONN_FREE)
 		return;
+	if (c->ssl != NULL)
+		srv->ntls--;
 	SSL_free(c->ssl);
 	free(c->peer_name);
 	close(c->fd);
@@ -460,6 +488,9 @@ static int tls_accepted(struct server *srv, struct conn *c, int fd)
 	return 0;
 }
 
+static const struct config_requester *authenticate(const struct server *srv, int fd,
+                                                   const struct ucred *cred);
+
 static void accept_all(struct server *srv, struct listener *l)
 {
 	struct ucred cred;
@@ -478,7 +509,8 @@ static void accept_all(struct server *srv, struct listener *l)
 			}
 			return;
 		}
-		if (srv->nconns >= srv->max_conns) {
+		/* Unauthenticated until their handshake ends, TLS callers get only a share. */
+		if (srv->nconns >= srv->max_conns || (l->tls && srv->ntls >= srv->tls_max)) {
 			refuse_overload(srv, fd, l->tls);
 			continue;
 		}
@@ -505,8 +537,17 @@ static void accept_all(struct server *srv, struct listener *l)
 		srv->conns[i].state = l->tls ? CONN_HANDSHAKE : CONN_READ;
 		srv->conns[i].fd = fd;
 		srv->conns[i].cred = cred;
-		/* The handshake counts within the request's time. */
-		srv->conns[i].deadline_ms = now_ms() + srv->cfg->ca.request_timeout * 1000;
+		srv->conns[i].accepted_ms = now_ms();
+		srv->conns[i].deadline_ms =
+		        srv->conns[i].accepted_ms + srv->cfg->ca.request_timeout * 1000;
+		if (l->tls) {
+			/* The handshake has a shorter deadline of its own, within the request's. */
+			if (srv->cfg->ca.request_timeout * 1000 > HANDSHAKE_TIMEOUT_MS)
+				srv->conns[i].deadline_ms =
+				        srv->conns[i].accepted_ms + HANDSHAKE_TIMEOUT_MS;
+			srv->ntls++;
+		} else
+			srv->conns[i].unix_rq = authenticate(srv, fd, &cred);
 		srv->nconns++;
 	}
 }
@@ -572,8 +613,12 @@ static void conn_read(struct server *srv, struct conn *c)
 		} else {
 			want = c->frame_len - c->in_got;
 			if (c->in_got == c->in_cap) {
-				/* Grow with what arrives, not with what the header claims. */
-				ncap = c->in_cap < 4096 ? 4096 : c->in_cap * 2;
+				/*
+				 * Grow with what arrives, not with what the header
+				 * claims; start small, since a typical request is a
+				 * few hundred bytes and a thousand may wait at once.
+				 */
+				ncap = c->in_cap < READ_BUF_MIN ? READ_BUF_MIN : c->in_cap * 2;
 				if (ncap > c->frame_len)
 					ncap = c->frame_len;
 				if ((n = realloc(c->in, ncap)) == NULL) {
@@ -719,6 +764,7 @@ static void conn_handshake(struct server *srv, struct conn *c)
 	}
 	c->state = CONN_READ;
 	c->want = POLLIN;
+	c->deadline_ms = c->accepted_ms + srv->cfg->ca.request_timeout * 1000;
 	/* The request may have come with the client's last handshake flight. */
 	conn_read(srv, c);
 }
@@ -769,52 +815,136 @@ static void conn_respond(struct server *srv, struct conn *c, const struct decisi
 
 /* --- caller authentication --- */
 
-/* The requester this peer is, by user name or by one of its groups; NULL if none. */
-static const struct config_requester *authenticate(const struct server *srv,
+/* The first rule (in requester order) for id, or NULL. */
+static const struct config_requester *rule_find(const struct id_rule *v, size_t n, unsigned id)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (v[i].id == id)
+			return v[i].rq;
+	return NULL;
+}
+
+/*
+ * The requester this peer is, by its uid or one of its groups; NULL if
+ * none. Only numbers are compared (names were resolved at startup), so no
+ * NSS lookup blocks the loop. The groups are the peer's gid from
+ * SO_PEERCRED and its supplementary groups from SO_PEERGROUPS: both are
+ * the kernel's snapshot taken at connect(), with no pid that could be
+ * reused in between (as /proc/PID/status could be).
+ */
+static const struct config_requester *authenticate(const struct server *srv, int fd,
                                                    const struct ucred *cred)
 {
-	const struct config_ca *ca = &srv->cfg->ca;
 	const struct config_requester *found = NULL;
-	struct passwd pw, *pwp = NULL;
-	struct group gr, *grp = NULL;
-	gid_t *groups = NULL;
-	char *pwbuf = NULL, *grbuf = NULL;
-	size_t pwlen = 16384, grlen = 65536, i, j;
-	int ngroups = PEER_GROUPS_MAX, have_groups = 0;
+	gid_t stack[PEER_GROUPS_STACK], *groups = stack, *big = NULL;
+	socklen_t len = sizeof(stack);
+	size_t i, n = 0;
 
-	if ((pwbuf = malloc(pwlen)) == NULL || (grbuf = malloc(grlen)) == NULL ||
-	    (groups = calloc(PEER_GROUPS_MAX, sizeof(*groups))) == NULL)
+	if ((found = rule_find(srv->uids, srv->nuids, (unsigned)cred->uid)) != NULL)
 		goto out;
-	if (getpwuid_r(cred->uid, &pw, pwbuf, pwlen, &pwp) != 0 || pwp == NULL)
+	if ((found = rule_find(srv->gids, srv->ngids, (unsigned)cred->gid)) != NULL ||
+	    srv->ngids == 0)
 		goto out;
-	for (i = 0; i < ca->n_requesters; i++) {
-		if (policy_list_has(ca->requesters[i].unix_users, ca->requesters[i].n_unix_users,
-		                    pw.pw_name)) {
-			found = &ca->requesters[i];
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, stack, &len) != 0) {
+		/* ERANGE sets len to what is needed; anything else leaves the gid alone. */
+		if (errno != ERANGE || len > PEER_GROUPS_MAX * sizeof(gid_t) ||
+		    (big = malloc(len)) == NULL ||
+		    getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, big, &len) != 0)
 			goto out;
-		}
+		groups = big;
 	}
-	if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &ngroups) >= 0)
-		have_groups = 1;
-	/* The peer's own gid counts too (a process may run with another primary group). */
-	for (j = 0; j <= (have_groups ? (size_t)ngroups : 0); j++) {
-		gid_t g = j < (size_t)ngroups && have_groups ? groups[j] : cred->gid;
+	n = len / sizeof(gid_t);
+	for (i = 0; i < n && found == NULL; i++)
+		found = rule_find(srv->gids, srv->ngids, (unsigned)groups[i]);
+out:
+	free(big);
+	return found;
+}
 
-		if (getgrgid_r(g, &gr, grbuf, grlen, &grp) != 0 || grp == NULL)
-			continue;
-		for (i = 0; i < ca->n_requesters; i++) {
-			if (policy_list_has(ca->requesters[i].unix_groups,
-			                    ca->requesters[i].n_unix_groups, gr.gr_name)) {
-				found = &ca->requesters[i];
+/* Grows an NSS buffer after ERANGE; 0, or JIT_ERR_NO_BUFFER_SPACE past NSS_BUF_MAX. */
+static int nss_grow(char **buf, size_t *len)
+{
+	char *n;
+
+	if (*len >= NSS_BUF_MAX)
+		return JIT_ERR_NO_BUFFER_SPACE;
+	if ((n = realloc(*buf, *len * 2)) == NULL)
+		return JIT_ERR_ALLOC;
+	*buf = n;
+	*len *= 2;
+	return 0;
+}
+
+/*
+ * Resolves every requester's unix_users and unix_groups to numbers, once:
+ * a name that does not resolve stops the start (fail closed), naming it.
+ * Changes to users or groups take effect at the next start.
+ */
+static int resolve_requesters(struct server *srv)
+{
+	const struct config_ca *ca = &srv->cfg->ca;
+	struct passwd pw, *pwp;
+	struct group gr, *grp;
+	size_t i, j, nu = 0, ng = 0, len = 16384;
+	char *buf = NULL;
+	int e, r = JIT_ERR_INTERNAL;
+
+	for (i = 0; i < ca->n_requesters; i++) {
+		nu += ca->requesters[i].n_unix_users;
+		ng += ca->requesters[i].n_unix_groups;
+	}
+	if ((buf = malloc(len)) == NULL ||
+	    (nu > 0 && (srv->uids = calloc(nu, sizeof(*srv->uids))) == NULL) ||
+	    (ng > 0 && (srv->gids = calloc(ng, sizeof(*srv->gids))) == NULL)) {
+		r = JIT_ERR_ALLOC;
+		goto out;
+	}
+	for (i = 0; i < ca->n_requesters; i++) {
+		const struct config_requester *rq = &ca->requesters[i];
+
+		for (j = 0; j < rq->n_unix_users; j++) {
+			while ((e = getpwnam_r(rq->unix_users[j], &pw, buf, len, &pwp)) == ERANGE)
+				if ((r = nss_grow(&buf, &len)) != 0)
+					break;
+			if (e != 0 || pwp == NULL) {
+				slog(LOG_ERR,
+				     "event=fatal what=requester requester=%s unix_user=\"%s\" "
+				     "error=\"%s\"",
+				     rq->name, rq->unix_users[j],
+				     e == ERANGE ? "entry too large"
+				     : e != 0    ? strerror(e)
+				                 : "no such user");
+				r = JIT_ERR_CONFIG_INVALID;
 				goto out;
 			}
+			srv->uids[srv->nuids].id = (unsigned)pw.pw_uid;
+			srv->uids[srv->nuids++].rq = rq;
+		}
+		for (j = 0; j < rq->n_unix_groups; j++) {
+			while ((e = getgrnam_r(rq->unix_groups[j], &gr, buf, len, &grp)) == ERANGE)
+				if ((r = nss_grow(&buf, &len)) != 0)
+					break;
+			if (e != 0 || grp == NULL) {
+				slog(LOG_ERR,
+				     "event=fatal what=requester requester=%s unix_group=\"%s\" "
+				     "error=\"%s\"",
+				     rq->name, rq->unix_groups[j],
+				     e == ERANGE ? "entry too large"
+				     : e != 0    ? strerror(e)
+				                 : "no such group");
+				r = JIT_ERR_CONFIG_INVALID;
+				goto out;
+			}
+			srv->gids[srv->ngids].id = (unsigned)gr.gr_gid;
+			srv->gids[srv->ngids++].rq = rq;
 		}
 	}
+	r = 0;
 out:
-	free(groups);
-	free(grbuf);
-	free(pwbuf);
-	return found;
+	free(buf);
+	return r;
 }
 
 /* --- decisions --- */
@@ -851,17 +981,24 @@ static void refuse(struct decision *d, uint8_t status, const char *fmt, ...)
 	d->cert_len = 0;
 }
 
+/* The comma list, sized to its content: decisions of a whole loop are held at once. */
 static char *join_principals(char *const *p, size_t n)
 {
 	char *out;
-	size_t i, pos = 0, len;
+	size_t i, pos = 0, len, total = 1;
 
-	if ((out = malloc(PRINCIPALS_TEXT_MAX)) == NULL)
+	for (i = 0; i < n; i++) {
+		len = strlen(p[i]);
+		if (total + len + 1 > PRINCIPALS_TEXT_MAX)
+			break;
+		total += len + 1;
+	}
+	if ((out = malloc(total)) == NULL)
 		return NULL;
 	out[0] = '\0';
 	for (i = 0; i < n; i++) {
 		len = strlen(p[i]);
-		if (pos + len + 2 > PRINCIPALS_TEXT_MAX)
+		if (pos + len + 2 > total)
 			break;
 		if (i > 0)
 			out[pos++] = ',';
@@ -947,7 +1084,7 @@ static void decide(struct server *srv, struct conn *c, struct decision *d)
 			       c->peer_name != NULL ? c->peer_name : "");
 			goto out;
 		}
-	} else if ((rq = authenticate(srv, &c->cred)) == NULL) {
+	} else if ((rq = c->unix_rq) == NULL) {
 		refuse(d, PROTO_UNAUTHENTICATED, "caller uid %u is not an allowed requester",
 		       (unsigned)c->cred.uid);
 		goto out;
@@ -977,6 +1114,10 @@ static void decide(struct server *srv, struct conn *c, struct decision *d)
 	}
 	if (!breakglass && (q->ticket == NULL || q->ticket[0] == '\0')) {
 		refuse(d, PROTO_BAD_REQUEST, "a ticket is required");
+		goto out;
+	}
+	if (!breakglass && revocation_has_ticket(srv->revoked, q->ticket)) {
+		refuse(d, PROTO_DENIED, "ticket %s is revoked", q->ticket);
 		goto out;
 	}
 	if (q->nprincipals == 0) {
@@ -1199,18 +1340,15 @@ static int audit_decision(struct server *srv, struct decision *d, uint64_t now)
 	if (r != 0)
 		return r;
 	d->appended = 1;
-	if ((d->audit_line = malloc(AUDIT_SYSLOG_MAX)) != NULL &&
-	    audit_syslog_line(srv->audit, d->audit_line, AUDIT_SYSLOG_MAX) != 0) {
-		free(d->audit_line);
-		d->audit_line = NULL;
-	}
+	/* Formatted in the loop's one buffer, kept at its own length until logged. */
+	if (srv->line != NULL && audit_syslog_line(srv->audit, srv->line, AUDIT_SYSLOG_MAX) == 0)
+		d->audit_line = strdup(srv->line);
 	return 0;
 }
 
-static void log_decision(const struct decision *d)
+static void log_decision(struct server *srv, const struct decision *d)
 {
 	struct audit_field f[AUDIT_FIELDS_MAX];
-	char *line = NULL;
 	int prio;
 	size_t n;
 
@@ -1224,14 +1362,82 @@ static void log_decision(const struct decision *d)
 		return;
 	}
 	n = decision_fields(d, f, AUDIT_FIELDS_MAX);
-	if ((line = malloc(LOG_LINE_MAX)) == NULL) {
+	if (srv->line == NULL) {
 		slog(prio, "event=%s status=%s", d->status == PROTO_OK ? "issued" : "refused",
 		     proto_status_name(d->status));
 		return;
 	}
-	format_fields(f, n, line, LOG_LINE_MAX);
-	slog(prio, "%s", line);
-	free(line);
+	format_fields(f, n, srv->line, LOG_LINE_MAX);
+	slog(prio, "%s", srv->line);
+}
+
+/* 1 when the store file changed (or appeared, or went) since st. */
+static int store_changed(const struct stat *old, const struct stat *st)
+{
+	return old->st_ino != st->st_ino || old->st_dev != st->st_dev ||
+	       old->st_size != st->st_size || old->st_mtim.tv_sec != st->st_mtim.tv_sec ||
+	       old->st_mtim.tv_nsec != st->st_mtim.tv_nsec;
+}
+
+/*
+ * Reads the revocation store again when it changed. At startup (initial)
+ * any failure is fatal; later a store that cannot be read or parsed keeps
+ * the last good set (never none: that would fail open) and is logged once
+ * per change. A store that vanished keeps the last set too.
+ */
+static int store_reload(struct server *srv, int initial)
+{
+	struct revocations *rv = NULL;
+	struct stat st, again;
+	unsigned long line = 0;
+	char why[REVOCATION_WHY_MAX], qwhy[REVOCATION_WHY_MAX * 4 + 3];
+	size_t pos = 0;
+	int r;
+
+	if (stat(srv->store_path, &st) != 0) {
+		if (errno == ENOENT && srv->store_st.st_ino == 0 && srv->revoked != NULL)
+			return 0;
+		if (errno != ENOENT || !initial) {
+			if (!initial && srv->store_st.st_ino == 0)
+				return 0; /* already logged */
+			slog(LOG_ERR,
+			     "event=error what=revocation_store path=\"%s\" error=\"%s\" "
+			     "kept_tickets=%zu",
+			     srv->store_path, strerror(errno),
+			     srv->revoked != NULL ? srv->revoked->ntickets : 0);
+			memset(&srv->store_st, 0, sizeof(srv->store_st));
+			return initial ? JIT_ERR_SYSTEM : 0;
+		}
+		memset(&st, 0, sizeof(st));
+	} else if (srv->revoked != NULL && !store_changed(&srv->store_st, &st))
+		return 0;
+	r = revocation_load(srv->store_path, &rv, &line, why, sizeof(why));
+	if (r != 0) {
+		put_quoted(qwhy, sizeof(qwhy), &pos,
+		           why[0] != '\0'        ? why
+		           : r == JIT_ERR_SYSTEM ? strerror(errno)
+		                                 : jit_err(r));
+		slog(LOG_ERR,
+		     "event=error what=revocation_store path=\"%s\" line=%lu error=%s "
+		     "kept_tickets=%zu",
+		     srv->store_path, line, qwhy,
+		     srv->revoked != NULL ? srv->revoked->ntickets : 0);
+		/* Logged once: the next change of the file tries again. */
+		srv->store_st = st;
+		return initial ? r : 0;
+	}
+	/* Gone between stat and read: read as empty, which must not clear the set. */
+	if (!initial && st.st_ino != 0 && stat(srv->store_path, &again) != 0) {
+		revocation_free(rv);
+		return 0;
+	}
+	revocation_free(srv->revoked);
+	srv->revoked = rv;
+	srv->store_st = st;
+	if (!initial)
+		slog(LOG_NOTICE, "event=revocation_store path=\"%s\" revoked_tickets=%zu",
+		     srv->store_path, rv->ntickets);
+	return 0;
 }
 
 /* Decides, records, syncs, then answers every complete request (group commit). */
@@ -1247,6 +1453,8 @@ static void process_ready(struct server *srv)
 			n++;
 	if (n == 0)
 		return;
+	/* Once per batch: a ticket revoked a moment ago is refused from now on. */
+	(void)store_reload(srv, 0);
 	if ((ds = calloc(n, sizeof(*ds))) == NULL) {
 		slog(LOG_ERR, "event=error what=\"out of memory\"");
 		return; /* the requests stay ready; their deadline ends them */
@@ -1281,7 +1489,7 @@ static void process_ready(struct server *srv)
 			free(d->audit_line);
 			d->audit_line = NULL;
 		}
-		log_decision(d);
+		log_decision(srv, d);
 		/* A failed handshake leaves no channel to answer on. */
 		if (d->conn->hs_failed)
 			conn_close(srv, d->conn);
@@ -1432,6 +1640,19 @@ int serve_run(struct serve_opts *opts, const struct jit_config *cfg, const char 
 	memset(&srv, 0, sizeof(srv));
 	srv.cfg = cfg;
 	openlog("jit-ca", LOG_PID, LOG_AUTHPRIV);
+	if ((r = resolve_requesters(&srv)) != 0)
+		goto out;
+	/* Revoked tickets are refused from the start: an unreadable store stops it. */
+	if (asprintf(&srv.store_path, "%s/%s", cfg->ca.state_dir, REVOCATION_FILE) < 0) {
+		srv.store_path = NULL;
+		r = JIT_ERR_ALLOC;
+		goto out;
+	}
+	if ((r = store_reload(&srv, 1)) != 0) {
+		if (r == JIT_ERR_SYSTEM)
+			r = JIT_ERR_CONFIG_INVALID;
+		goto out;
+	}
 	if ((r = key_load_private(cfg->ca.key, NULL, &ca)) != 0) {
 		slog(LOG_ERR, "event=fatal what=ca_key path=\"%s\" error=\"%s\"", cfg->ca.key,
 		     r == JIT_ERR_SYSTEM ? strerror(errno) : jit_err(r));
@@ -1497,7 +1718,25 @@ int serve_run(struct serve_opts *opts, const struct jit_config *cfg, const char 
 		goto out;
 	}
 	srv.max_conns = cfg->ca.max_connections;
-	if ((srv.conns = calloc(srv.max_conns, sizeof(*srv.conns))) == NULL ||
+	/*
+	 * With a Unix listener too, TLS callers (unauthenticated until their
+	 * handshake ends) may not take the slots local callers need.
+	 */
+	srv.tls_max = srv.max_conns;
+	for (i = 0; i < cfg->ca.n_listen; i++) {
+		if (cfg->ca.listen[i].type != CONFIG_ENDPOINT_TLS) {
+			size_t reserve = srv.max_conns / 4, floor = srv.max_conns / 2;
+
+			if (floor > UNIX_RESERVE_MIN)
+				floor = UNIX_RESERVE_MIN;
+			if (reserve < floor)
+				reserve = floor;
+			srv.tls_max = srv.max_conns - reserve;
+			break;
+		}
+	}
+	if ((srv.line = malloc(LOG_LINE_MAX)) == NULL ||
+	    (srv.conns = calloc(srv.max_conns, sizeof(*srv.conns))) == NULL ||
 	    (srv.ls = calloc(cfg->ca.n_listen, sizeof(*srv.ls))) == NULL) {
 		r = JIT_ERR_ALLOC;
 		goto out;
@@ -1525,9 +1764,9 @@ int serve_run(struct serve_opts *opts, const struct jit_config *cfg, const char 
 	}
 	slog(LOG_NOTICE,
 	     "event=started config=\"%s\" pid=%d signer_pid=%d listeners=%zu audit=%s "
-	     "max_connections=%u request_timeout=%llu",
+	     "max_connections=%u tls_connections=%zu request_timeout=%llu",
 	     cfg_path, (int)getpid(), (int)signer_pid(srv.signer), srv.nls,
-	     srv.audit != NULL ? "fsync" : "syslog-only", cfg->ca.max_connections,
+	     srv.audit != NULL ? "fsync" : "syslog-only", cfg->ca.max_connections, srv.tls_max,
 	     (unsigned long long)cfg->ca.request_timeout);
 	r = loop(&srv);
 	if (r == 0)
@@ -1541,6 +1780,11 @@ out:
 		close_listeners(&srv);
 	free(srv.ls);
 	free(srv.conns);
+	free(srv.line);
+	free(srv.uids);
+	free(srv.gids);
+	free(srv.store_path);
+	revocation_free(srv.revoked);
 	serial_close(srv.serial);
 	audit_close(srv.audit);
 	signer_stop(srv.signer);

@@ -38,6 +38,9 @@ t_cleanup() {
 }
 trap t_cleanup EXIT
 trap 'exit 130' INT TERM HUP
+# A reader that went away (SIGPIPE) must still end the services: exit, so
+# that the EXIT trap runs, instead of dying at the signal.
+trap 'exit 141' PIPE
 
 # t_need BINARY...: skip the whole script when a binary is absent.
 t_need() {

@@ -139,24 +139,42 @@ run "$JIT_CA" revoke -c "$CFG" -t CHG-1
 expect "revoke -t CHG-1" 0 "revoked serial 11
 revoked serial 12
 ticket CHG-1: 2 certificates issued, 2 newly revoked
+ticket CHG-1 is blocked for future certificates
 $REMIND" ''
 assert_eq "store after -t CHG-1" "serial 4-6
 serial 11-12
-id evil" "$(cat "$STORE")"
+id evil
+ticket CHG-1" "$(cat "$STORE")"
 run "$JIT_CA" krl -c "$CFG" -o "$KRL"
 expect "krl after -t CHG-1" 0 "wrote $KRL: 2 serial ranges, 1 key ID" ''
 query "ssh-keygen -Q: CHG-1 serial 11 revoked" cert-11.pub REVOKED
 query "ssh-keygen -Q: CHG-1 serial 12 revoked" cert-12.pub REVOKED
 query "ssh-keygen -Q: CHG-2 serial 13 ok" cert-13.pub ok
 
+run "$JIT_CA" revoke -c "$CFG" -t CHG-1
+expect "revoke -t CHG-1 again: nothing new" 0 "serial 11 was already revoked
+serial 12 was already revoked
+ticket CHG-1: 2 certificates issued, 0 newly revoked
+ticket CHG-1 was already blocked for future certificates" ''
+# No certificate yet is no reason to refuse: the ticket is blocked for the service.
 cp "$STORE" store.before
 run "$JIT_CA" revoke -c "$CFG" -t CHG-3
-expect "revoke -t with only refusals: exit 1" 1 '' \
-	"jit-ca: no certificates issued for ticket CHG-3 in $AUDIT"
+expect "revoke -t with only refusals: blocked" 0 "ticket CHG-3: no certificates issued
+ticket CHG-3 is blocked for future certificates" ''
 run "$JIT_CA" revoke -c "$CFG" -t CHG-404
-expect "revoke -t unknown ticket: exit 1" 1 '' \
-	"jit-ca: no certificates issued for ticket CHG-404 in $AUDIT"
-assert_files "nothing written for an unknown ticket" store.before "$STORE"
+expect "revoke -t unknown ticket: blocked" 0 "ticket CHG-404: no certificates issued
+ticket CHG-404 is blocked for future certificates" ''
+assert_eq "store after blocking CHG-3 and CHG-404" "$(cat store.before)
+ticket CHG-3
+ticket CHG-404" "$(cat "$STORE")"
+run "$JIT_CA" krl -c "$CFG" -o "$KRL"
+expect "tickets are not KRL entries" 0 "wrote $KRL: 2 serial ranges, 1 key ID" ''
+# A bad ticket line names its line.
+cp "$STORE" store.before
+printf 'ticket CHG 1\n' >"$STORE"
+run "$JIT_CA" revoke -c "$CFG" -z 9
+expect "bad ticket line: revoke names file:line" 3 '' "jit-ca: $STORE:1: bad ticket ID"
+cp store.before "$STORE"
 
 # --- the CA public key from the private key when ca.key.pub is absent ---
 cp ca ca2 || t_bail "cp ca"
@@ -233,6 +251,7 @@ expect "audit verify: unfinished last line" 1 '' \
 run "$JIT_CA" revoke -c "$CFG" -t CHG-2
 expect "revoke -t ignores an unfinished last line" 0 "revoked serial 13
 ticket CHG-2: 1 certificate issued, 1 newly revoked
+ticket CHG-2 is blocked for future certificates
 $REMIND" ''
 rm -f "$AUDIT"
 run "$JIT_CA" audit verify -c "$CFG"
@@ -249,7 +268,7 @@ expect "bad store line: revoke names file:line" 3 '' \
 printf 'serial 5\n\nid x\n' >"$STORE"
 run "$JIT_CA" krl -c "$CFG" -o "$KRL"
 expect "bad store line: krl names file:line" 3 '' \
-	"jit-ca: $STORE:2: not \"serial N\", \"serial N-M\", \"id KEYID\" or a comment"
+	"jit-ca: $STORE:2: not \"serial N\", \"serial N-M\", \"id KEYID\", \"ticket ID\" or a comment"
 assert_files "bad store line: KRL untouched" krl.before "$KRL"
 cp store.before "$STORE"
 

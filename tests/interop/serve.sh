@@ -53,7 +53,8 @@ fi
 
 # A requester matched by group: the service account's group (as root), for
 # callers running with it as their group.
-GRP=$(id -gn "$SVC_USER" 2>/dev/null || echo nogroup-unused)
+# Names must resolve when the service starts: without that account, nogroup.
+GRP=$(id -gn "$SVC_USER" 2>/dev/null || echo nogroup)
 
 # conf FILE [EXTRA CA SETTINGS]: a configuration for the service and clients.
 conf() {
@@ -272,6 +273,24 @@ expect "tls listener without its certificate refused" 3 '' \
 	'jit-ca: event=fatal what=tls error="cert /nonexistent/c.pem: No such file or directory"'
 cat run.err >>serve-all.log
 
+# Requesters' user and group names are resolved once, at start: one that
+# does not resolve stops the start, named (never a requester silently lost).
+sed "s|unix_groups = \[ \"$GRP\" \]|unix_groups = [ \"jit-no-such-group\" ]|" jit.conf >badgrp.conf
+sed "s|unix_users = \[ \"$U\" \]|unix_users = [ \"jit-no-such-user\" ]|" jit.conf >badusr.conf
+chmod 0644 badgrp.conf badusr.conf
+grep -q jit-no-such-group badgrp.conf && grep -q jit-no-such-user badusr.conf ||
+	t_bail "sed badgrp.conf badusr.conf"
+# shellcheck disable=SC2086
+run timeout 10 $SVC "$JIT_CA" serve -c "$T_DIR/badgrp.conf"
+expect "unknown unix_groups name refused at start" 3 '' \
+	'jit-ca: event=fatal what=requester requester=group-bastion unix_group="jit-no-such-group" error="no such group"'
+# shellcheck disable=SC2086
+run timeout 10 $SVC "$JIT_CA" serve -c "$T_DIR/badusr.conf"
+expect "unknown unix_users name refused at start" 3 '' \
+	'jit-ca: event=fatal what=requester requester=bastion-1 unix_user="jit-no-such-user" error="no such user"'
+[ -S "$SOCK" ] && t_fail "no socket left by a refused start" "$SOCK exists" ||
+	t_pass "no socket left by a refused start"
+
 # --- a certificate within the caps ---
 
 svc_start
@@ -367,6 +386,12 @@ if [ $AS_ROOT -eq 1 ]; then
 		t_fail "group requester's certificate" "$(cat grp.txt)"
 	fi
 	assert_eq "group requester's own cap (3m)" 240 "$(span_of grp-cert.pub)"
+	# A supplementary group counts too (SO_PEERGROUPS, no name lookup).
+	run setpriv --reuid=nobody --regid=nogroup --groups="$(getent group "$GRP" | cut -d: -f3)" -- \
+		"$JIT_CA" request -c "$T_DIR/jit.conf" -u bob -n grp-2 -t CHG-2003 -o - user.pub
+	expect "caller matched by a supplementary group" 0 '@any' '@any'
+	assert_eq "supplementary group audited" "issued group-bastion $(id -u nobody)" \
+		"$(audit_last event) $(audit_last requester) $(audit_last peer_uid)"
 	run setpriv --reuid=nobody --regid="$GRP" --clear-groups -- \
 		"$JIT_CA" request -c "$T_DIR/jit.conf" -u bob -n alice -t CHG-2002 -o - user.pub
 	expect "group requester's principal caps" 1 '' \
@@ -491,6 +516,53 @@ print("chain ok")
 EOF
 run python3 chain.py "$AUDIT"
 assert_eq "audit chain verifies" "chain ok" "$T_OUT"
+
+# --- a revoked ticket: the service issues nothing more for it ---
+
+# The agent renews with new serials, so revoke -t also blocks the ticket;
+# the service re-reads the store when it changes.
+REMIND='run "jit-ca krl -c CONFIG -o FILE" to update the KRL that sshd reads'
+request -u alice -n alice -t CHG-4001 -o t1.pub user.pub
+expect "issued for CHG-4001 before its revocation" 0 '@any' '@any'
+run "$JIT_CA" revoke -c "$T_DIR/jit.conf" -t CHG-4001
+expect "revoke -t CHG-4001" 0 "revoked serial $(serial_of t1.pub)
+ticket CHG-4001: 1 certificate issued, 1 newly revoked
+ticket CHG-4001 is blocked for future certificates
+$REMIND" ''
+assert_eq "the store holds the ticket" "serial $(serial_of t1.pub)
+ticket CHG-4001" "$(cat svc/state/revoked)"
+request -u alice -n alice -t CHG-4001 -o t2.pub user.pub
+expect "a revoked ticket is refused" 1 '' '@has:denied: ticket CHG-4001 is revoked'
+assert_eq "the refusal is audited" "refused denied CHG-4001 ticket CHG-4001 is revoked" \
+	"$(audit_last event) $(audit_last status) $(audit_last ticket) $(audit_last message)"
+request -u alice -n alice -t CHG-4002 -o t3.pub user.pub
+expect "another ticket still issued" 0 '@any' '@any'
+run "$JIT_CA" revoke -c "$T_DIR/jit.conf" -t CHG-4003
+expect "revoke -t before any certificate" 0 "ticket CHG-4003: no certificates issued
+ticket CHG-4003 is blocked for future certificates" ''
+request -u alice -n alice -t CHG-4003 -o t4.pub user.pub
+expect "a ticket blocked before use is refused" 1 '' '@has:denied: ticket CHG-4003 is revoked'
+# A store that does not parse keeps the last good set (never fails open).
+cp svc/state/revoked revoked.good
+printf 'serial 1\nbogus\n' >svc/state/revoked
+request -u alice -n alice -t CHG-4001 -o t5.pub user.pub
+expect "a broken store keeps the revoked tickets" 1 '' '@has:denied: ticket CHG-4001 is revoked'
+if grep -q "event=error what=revocation_store path=\"$T_DIR/svc/state/revoked\" line=2 error=\"not \\\\\"serial N\\\\\"" serve.log; then
+	t_pass "a broken store is logged with its line"
+else
+	t_fail "a broken store is logged with its line" "$(grep revocation_store serve.log)"
+fi
+kill "$SVC_PID"
+wait "$SVC_PID" 2>/dev/null
+svc_forget
+# shellcheck disable=SC2086 # SVC is a command prefix
+run timeout 10 $SVC "$JIT_CA" serve -c "$T_DIR/jit.conf"
+expect "a broken store stops the start" 3 '' \
+	"@has:jit-ca: event=error what=revocation_store path=\"$T_DIR/svc/state/revoked\" line=2 "
+cp revoked.good svc/state/revoked
+svc_start
+request -u alice -n alice -t CHG-4003 -o t6.pub user.pub
+expect "revoked tickets are read at start" 1 '' '@has:denied: ticket CHG-4003 is revoked'
 
 # --- audit write failure: no certificate; recovery ---
 

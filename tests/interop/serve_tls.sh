@@ -249,8 +249,17 @@ esac
 conf forged.conf forged "$EP"
 n=$(audit_count)
 request forged.conf
-expect "client certificate from another CA refused" 4 '' \
-	"jit-ca: request: no CA endpoint answered: tls://127.0.0.1:$PORT: response: tlsv1 alert unknown ca"
+# In TLS 1.3 the client finishes its side of the handshake before the
+# server checks its certificate, so the server's "unknown ca" alert may reach
+# the client after it sent its request: it then sees the alert, or the
+# connection closed under it. Either way: refused, nothing written.
+_pre="jit-ca: request: no CA endpoint answered: tls://127.0.0.1:$PORT:"
+case "$T_RC:$T_ERR" in
+"4:$_pre response: tlsv1 alert unknown ca" | "4:$_pre request: truncated data" | \
+	"4:$_pre response: truncated data")
+	t_pass "client certificate from another CA refused" ;;
+*) t_fail "client certificate from another CA refused" "exit $T_RC: $T_ERR" ;;
+esac
 if [ -f out-cert.pub ]; then
 	t_fail "no certificate written for another CA" "$(cat out-cert.pub)"
 else
@@ -347,14 +356,15 @@ expect "a stuck endpoint alone times out" 4 '' \
 	"jit-ca: request: no CA endpoint answered: tls://127.0.0.1:$STUCK: tls: timed out"
 
 # A caller that connects and never starts the handshake is dropped after
-# ca.request_timeout (3s), without an audit record.
+# the handshake's own deadline (2s, below ca.request_timeout of 3s),
+# without an audit record.
 n=$(audit_count)
 run python3 -c 'import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 t0 = time.monotonic()
 s.settimeout(10)
 print("closed" if s.recv(1) == b"" else "data", round(time.monotonic() - t0))' "$PORT"
-expect "a silent caller is dropped at request_timeout" 0 'closed 3' ''
+expect "a silent caller is dropped at the handshake deadline" 0 'closed 2' ''
 if grep -q '^jit-ca: event=dropped reason=timeout peer_address=127.0.0.1:[0-9]* peer_name="" state=handshake$' serve.log; then
 	t_pass "the handshake timeout is logged"
 else
@@ -377,5 +387,74 @@ if grep -q 'event=stopped' serve.log; then
 else
 	t_fail "stop logged" "$(tail -n 5 serve.log)"
 fi
+
+# --- TCP callers cannot take the slots kept for Unix-socket callers ---
+
+# max_connections 16 with a Unix listener too: TLS may hold 8 (16 - 8).
+MIXSOCK=$T_DIR/svc/ca.sock
+conf mix.conf bastion "\"unix:$MIXSOCK\""
+sed -i -e "s|listen = \[ \"tls://127.0.0.1:$PORT\" \];|listen = [ \"tls://127.0.0.1:$PORT\", \"unix:$MIXSOCK\" ];|" \
+	-e "s|tls_names = \[ \"bastion-1\" \];|tls_names = [ \"bastion-1\" ]; unix_users = [ \"$U\" ];|" mix.conf
+grep -q "unix:$MIXSOCK\" \];" mix.conf && grep -q 'unix_users' mix.conf || t_bail "sed mix.conf"
+: >mix.log
+# shellcheck disable=SC2086 # SVC is a command prefix
+$SVC "$JIT_CA" serve -c "$T_DIR/mix.conf" 2>>mix.log </dev/null &
+SVC_PID=$!
+T_PIDS="$T_PIDS $SVC_PID"
+_i=0
+until grep -q 'event=started' mix.log && [ -S "$MIXSOCK" ]; do
+	kill -0 "$SVC_PID" 2>/dev/null && [ $_i -lt 100 ] ||
+		t_bail "mixed service did not start: $(head -c 2000 mix.log)"
+	sleep 0.1
+	_i=$((_i + 1))
+done
+if grep -q 'max_connections=16 tls_connections=8 ' mix.log; then
+	t_pass "TLS share of max_connections 16 logged as 8"
+else
+	t_fail "TLS share of max_connections 16 logged as 8" "$(grep started mix.log)"
+fi
+# 16 idle TCP connections, held for 10 s; each reports when the service closes it.
+python3 -c 'import socket, sys, time, select
+cs = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(16)]
+print("ready", flush=True)
+t0 = time.monotonic()
+closed = {}
+while len(closed) < len(cs) and time.monotonic() - t0 < 10:
+    r, _, _ = select.select([c for c in cs if c not in closed], [], [], 0.1)
+    for c in r:
+        try:
+            d = c.recv(1)
+        except OSError:
+            d = b""
+        if d == b"":
+            closed[c] = time.monotonic() - t0
+early = sum(1 for v in closed.values() if v < 1)
+late = sum(1 for v in closed.values() if 1 <= v < 4)
+print("early", early, "late", late, "open", len(cs) - len(closed), flush=True)' "$PORT" >idle.out 2>&1 &
+IDLE_PID=$!
+T_PIDS="$T_PIDS $IDLE_PID"
+_i=0
+while [ $_i -lt 50 ] && ! grep -q ready idle.out; do
+	sleep 0.1
+	_i=$((_i + 1))
+done
+rm -f out-cert.pub
+run "$JIT_CA" request -c "$T_DIR/mix.conf" -u alice -n alice -t CHG-7 -o out-cert.pub user.pub
+expect "a Unix caller is served beside 16 idle TCP connections" 0 '' \
+	"@has:for alice valid until 20"
+assert_eq "the Unix caller audited" "issued bastion-1 $(id -u)" \
+	"$(audit_last event) $(audit_last requester) $(audit_last peer_uid)"
+wait "$IDLE_PID"
+# 8 beyond the TLS share are closed at once; the 8 held end at the handshake deadline.
+assert_eq "idle TCP callers: 8 refused at once, 8 dropped at the handshake deadline" \
+	"early 8 late 8 open 0" "$(grep -v ready idle.out)"
+if grep -q 'event=overload' mix.log; then
+	t_pass "TLS share exhausted: overload logged"
+else
+	t_fail "TLS share exhausted: overload logged" "$(tail -n 5 mix.log)"
+fi
+kill "$SVC_PID"
+wait "$SVC_PID"
+assert_eq "mixed service stops cleanly" 0 "$?"
 
 t_summary
