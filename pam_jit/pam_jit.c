@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * pam_jit.so: the authentication and account stages. Authentication asks
- * for a change ticket (or the break-glass keyword and a reason), decides
- * with common/policy and passes the outcome on through the PAM environment
- * (sshd runs keyboard-interactive authentication in a child that loses
- * pam_set_data). The account stage trusts none of that environment: it
- * looks the ticket up and decides again.
+ * pam_jit.so: the authentication and account stages (session.c holds the
+ * session stage). Authentication asks for a change ticket (or the
+ * break-glass keyword and a reason), decides with common/policy and passes
+ * the outcome on through the PAM environment (sshd runs
+ * keyboard-interactive authentication in a child that loses pam_set_data).
+ * The account stage trusts none of that environment: it looks the ticket
+ * up and decides again.
  */
 #include <errno.h>
 #include <grp.h>
@@ -25,50 +26,22 @@
 #include <security/pam_modules.h>
 
 #include "config.h"
+#include "module.h"
 #include "err.h"
 #include "policy.h"
 #include "quote.h"
 #include "ticketcmd.h"
 #include "timefmt.h"
 
-#define PAM_JIT_EXPORT __attribute__((visibility("default")))
-
-/* Longest break-glass reason kept (breakglass.min_reason is at most 1024). */
-#define REASON_MAX 2048
 /* Most supplementary groups read for a user. */
 #define GROUPS_MAX 65536
 /* Bytes of a getpwnam_r/getgrgid_r scratch buffer, grown up to the cap. */
 #define NSS_BUF_MIN 1024
 #define NSS_BUF_MAX (1024 * 1024)
 
-#define ENV_CONTEXT "JIT_CONTEXT"
-#define ENV_TICKET  "JIT_TICKET"
-#define ENV_REASON  "JIT_REASON"
-
 #define MSG_CONFIG  "pam_jit: configuration error, access denied"
 #define MSG_BACKEND "ticket system unavailable, access denied"
 #define MSG_SYSTEM  "pam_jit: internal error, access denied"
-
-enum stage {
-	STAGE_AUTH,
-	STAGE_ACCOUNT,
-};
-
-/* What a stage ended with; pam_code() alone turns it into a PAM code. */
-enum result {
-	RES_ALLOW,
-	RES_DENY,   /* a decision: a rule said no */
-	RES_CONFIG, /* the configuration cannot be used */
-	RES_CONV,   /* the conversation failed */
-	RES_ALLOC,  /* out of memory */
-	RES_USER,   /* no such user */
-	RES_SYSTEM, /* anything else that stops a decision */
-};
-
-struct args {
-	const char *config;
-	bool debug;
-};
 
 struct login {
 	pam_handle_t *pamh;
@@ -83,17 +56,27 @@ struct login {
 	struct jit_config *cfg;
 };
 
-static const char *stage_name(enum stage s)
+const char *stage_name(enum stage s)
 {
-	return s == STAGE_AUTH ? "auth" : "account";
+	switch (s) {
+	case STAGE_AUTH:
+		return "auth";
+	case STAGE_ACCOUNT:
+		return "account";
+	case STAGE_SESSION:
+		break;
+	}
+	return "session";
 }
 
-static int pam_code(enum stage s, enum result res)
+int pam_code(enum stage s, enum result res)
 {
 	switch (res) {
 	case RES_ALLOW:
 		return PAM_SUCCESS;
 	case RES_DENY:
+		if (s == STAGE_SESSION)
+			return PAM_SESSION_ERR;
 		return s == STAGE_AUTH ? PAM_AUTH_ERR : PAM_PERM_DENIED;
 	case RES_CONFIG:
 		return PAM_SERVICE_ERR;
@@ -109,11 +92,12 @@ static int pam_code(enum stage s, enum result res)
 	return PAM_SYSTEM_ERR;
 }
 
-static void parse_args(pam_handle_t *pamh, int argc, const char **argv, struct args *a)
+void parse_args(pam_handle_t *pamh, int argc, const char **argv, struct args *a)
 {
 	int i;
 
 	a->config = CONFIG_PATH_DEFAULT;
+	a->agent = JIT_AGENT_PATH;
 	a->debug = false;
 	/* config= first, so that the other arguments may refer to it. */
 	for (i = 0; i < argc; i++)
@@ -124,6 +108,8 @@ static void parse_args(pam_handle_t *pamh, int argc, const char **argv, struct a
 			continue;
 		if (strcmp(argv[i], "debug") == 0)
 			a->debug = true;
+		else if (strncmp(argv[i], "agent=", 6) == 0)
+			a->agent = argv[i] + 6;
 		else
 			pam_syslog(pamh, LOG_WARNING, "unknown argument ignored: %s", argv[i]);
 	}
@@ -145,8 +131,8 @@ static void tell(struct login *l, int style, const char *fmt, ...)
 	(void)pam_prompt(l->pamh, style, NULL, "%s", text);
 }
 
-/* A log value: as is when plain, else quoted and escaped (as policy_log_line does). */
-static const char *log_value(const char *v, char *out, size_t outlen)
+/* As policy_log_line quotes. */
+const char *log_value(const char *v, char *out, size_t outlen)
 {
 	size_t i;
 

@@ -19,11 +19,13 @@
 #include <pwd.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,12 +36,14 @@
 #include <security/pam_appl.h>
 
 #define ENV_DIR    "JIT_PAMTEST_DIR"
+#define ENV_AGENT  "JIT_PAMTEST_AGENT"
 #define CAPTURE    4096
 #define TEXT_MAX   65536
 #define HUGE_REPLY 70000
 
 static char dir[256];
 static char user[256];
+static char agent_path[512]; /* the built jit-agent, "" when not given */
 
 /* ------------------------------------------------------------------ */
 /* Files */
@@ -800,6 +804,482 @@ static void test_unknown_argument(void **state)
 	assert_non_null(strstr(log, "unknown argument ignored: frobnicate"));
 }
 
+/* ------------------------------------------------------------------ */
+/* The session stage */
+
+/* sess.conf: jit.conf with a CA (a unix endpoint nobody serves, 1 s). */
+static void write_session_config(void)
+{
+	write_file("sess.conf", 0644,
+	           "tickets = { backend = \"file\"; file = \"%s/tickets.conf\"; };\n"
+	           "certificates = { validity = \"5m\"; };\n"
+	           "ca = { endpoints = [ \"unix:%s/dead.sock\" ]; timeout = \"1s\"; };\n",
+	           dir, dir);
+}
+
+/*
+ * The fake agents the session services name. Each copies its stdin to a
+ * file and records its pid; "ok" then answers like jit-agent, closes
+ * stdout and waits for SIGTERM, which it records.
+ */
+static void write_fake_agents(void)
+{
+	write_file("agent-ok.sh", 0755,
+	           "#!/bin/sh\n"
+	           "trap '/bin/kill $sp 2>/dev/null; echo term > %s/agent.term; exit 0' TERM\n"
+	           "echo $$ > %s/agent.pid\n"
+	           "/bin/cat > %s/agent.stdin\n"
+	           "echo SSH_AUTH_SOCK=/tmp/x/agent.sock\n"
+	           "exec >/dev/null\n"
+	           "while :; do /bin/sleep 30 & sp=$!; wait $sp; done\n",
+	           dir, dir, dir);
+	write_file("agent-err.sh", 0755,
+	           "#!/bin/sh\n"
+	           "echo $$ > %s/agent.pid\n"
+	           "/bin/cat > %s/agent.stdin\n"
+	           "echo 'error=ca unreachable'\n"
+	           "exit 1\n",
+	           dir, dir);
+	/* Its child is in its process group: both must go. */
+	write_file("agent-sleep.sh", 0755,
+	           "#!/bin/sh\n"
+	           "echo $$ > %s/agent.pid\n"
+	           "/bin/sleep 1000 &\n"
+	           "echo $! > %s/agent.child\n"
+	           "wait\n",
+	           dir, dir);
+	/* Answers, then ignores SIGTERM. */
+	write_file("agent-stubborn.sh", 0755,
+	           "#!/bin/sh\n"
+	           "trap '' TERM\n"
+	           "echo $$ > %s/agent.pid\n"
+	           "/bin/cat >/dev/null\n"
+	           "echo SSH_AUTH_SOCK=/tmp/x/agent.sock\n"
+	           "exec /bin/sleep 1000 >/dev/null\n",
+	           dir);
+	write_file("agent-silent.sh", 0755,
+	           "#!/bin/sh\n"
+	           "echo $$ > %s/agent.pid\n"
+	           "/bin/cat >/dev/null\n"
+	           "exit 3\n",
+	           dir);
+}
+
+static void remove_file(const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (unlink(path) != 0)
+		assert_int_equal(errno, ENOENT);
+}
+
+static int setup_session(void **state)
+{
+	write_config(NULL);
+	write_tickets();
+	write_session_config();
+	write_fake_agents();
+	remove_file("agent.pid");
+	remove_file("agent.child");
+	remove_file("agent.stdin");
+	remove_file("agent.term");
+	return 0;
+}
+
+/* The file's content (static), or NULL when absent. */
+static const char *read_text(const char *name)
+{
+	static char text[CAPTURE];
+	char path[512];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return NULL;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	assert_true(n >= 0);
+	text[n] = '\0';
+	return text;
+}
+
+static pid_t read_pid(const char *name)
+{
+	const char *t = read_text(name);
+	long v;
+
+	assert_non_null(t);
+	v = strtol(t, NULL, 10);
+	assert_true(v > 1);
+	return (pid_t)v;
+}
+
+/* The process exists (a zombie counts: not reaped is not gone). */
+static int process_exists(pid_t pid)
+{
+	return kill(pid, 0) == 0 || errno != ESRCH;
+}
+
+/*
+ * Running (not a zombie): for a process that is not ours to reap, whose
+ * zombie waits for an init that may reap late.
+ */
+static int process_alive(pid_t pid)
+{
+	char path[64], st[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, st, sizeof(st) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	st[n] = '\0';
+	p = strrchr(st, ')');
+	return p != NULL && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+static double now_s(void);
+
+static bool env_has(char **env, const char *entry)
+{
+	size_t i;
+
+	for (i = 0; env != NULL && env[i] != NULL; i++)
+		if (strcmp(env[i], entry) == 0)
+			return true;
+	return false;
+}
+
+static bool env_has_name(char **env, const char *name)
+{
+	size_t i, n = strlen(name);
+
+	for (i = 0; env != NULL && env[i] != NULL; i++)
+		if (strncmp(env[i], name, n) == 0 && env[i][n] == '=')
+			return true;
+	return false;
+}
+
+/*
+ * Authentication with CHG-1001, the account stage, open_session expecting
+ * open_rv; the environment after it into *ret_env (pamtest_free_env) and
+ * the handle kept into *ret_ph (pam_end by the caller).
+ */
+static void session_run(const char *service, int open_rv, struct conv *c, char ***ret_env,
+                        pam_handle_t **ret_ph, const char **log)
+{
+	struct pam_testcase t[] = {
+	        pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS),
+	        pam_test(PAMTEST_ACCOUNT, PAM_SUCCESS),
+	        pam_test(PAMTEST_OPEN_SESSION, open_rv),
+	        pam_test(PAMTEST_GETENVLIST, PAM_SUCCESS),
+	        pam_test(PAMTEST_KEEPHANDLE, PAM_SUCCESS),
+	};
+	enum pamtest_err perr;
+
+	memset(c, 0, sizeof(*c));
+	c->replies[0] = "CHG-1001";
+	c->n_replies = 1;
+	capture_start();
+	perr = _pamtest_conv(service, user, conv_fn, c, t, 5, NULL);
+	*log = capture_end();
+	if (perr != PAMTEST_ERR_OK) {
+		const struct pam_testcase *f = _pamtest_failed_case(t, 5);
+
+		fail_msg("%s: case %d returned %d", pamtest_strerror(perr),
+		         f != NULL ? (int)f->pam_operation : -1, f != NULL ? f->op_rv : -1);
+	}
+	*ret_env = t[3].case_out.envlist;
+	*ret_ph = t[4].case_out.ph;
+	assert_non_null(*ret_ph);
+}
+
+static void close_session_on(pam_handle_t *ph, const char **log)
+{
+	int r;
+
+	capture_start();
+	r = pam_close_session(ph, 0);
+	*log = capture_end();
+	assert_int_equal(r, PAM_SUCCESS);
+}
+
+static void end_handle(pam_handle_t *ph)
+{
+	capture_start();
+	(void)pam_end(ph, PAM_SUCCESS);
+	(void)capture_end();
+}
+
+static void test_session_agent_ready(void **state)
+{
+	struct conv c;
+	struct passwd *pw = getpwnam(user);
+	const char *log, *in;
+	char want[512], sid[17];
+	char **env = NULL;
+	pam_handle_t *ph = NULL;
+	pid_t apid;
+	size_t i;
+
+	assert_non_null(pw);
+	session_run("jit-sess-ok", PAM_SUCCESS, &c, &env, &ph, &log);
+	assert_true(env_has(env, "SSH_AUTH_SOCK=/tmp/x/agent.sock"));
+	pamtest_free_env(env);
+	assert_string_equal(c.err, "");
+	assert_non_null(strstr(c.info, "pam_jit: your certificate agent is ready "
+	                               "(SSH_AUTH_SOCK=/tmp/x/agent.sock)\n"));
+	/* Exactly the contract's lines, in order. */
+	in = read_text("agent.stdin");
+	assert_non_null(in);
+	snprintf(want, sizeof(want), "user=%s\nuid=%lu\ngid=%lu\nsession=", user,
+	         (unsigned long)pw->pw_uid, (unsigned long)pw->pw_gid);
+	assert_int_equal(strncmp(in, want, strlen(want)), 0);
+	memcpy(sid, in + strlen(want), 16);
+	sid[16] = '\0';
+	for (i = 0; i < 16; i++)
+		assert_non_null(strchr("0123456789abcdef", sid[i]));
+	snprintf(want + strlen(want), sizeof(want) - strlen(want),
+	         "%s\ncontext=ticket\nticket=CHG-1001\nwatch_pid=%ld\n", sid, (long)getpid());
+	assert_string_equal(in, want);
+	apid = read_pid("agent.pid");
+	snprintf(want, sizeof(want),
+	         "stage=session event=agent-started user=%s session=%s context=ticket "
+	         "ticket=CHG-1001 agent_pid=%ld socket=/tmp/x/agent.sock",
+	         user, sid, (long)apid);
+	if (strstr(log, want) == NULL)
+		fail_msg("log lacks \"%s\":\n%s", want, log);
+	assert_true(process_exists(apid));
+	assert_null(read_text("agent.term"));
+
+	/* close_session: SIGTERM to the recorded pid, which is reaped. */
+	close_session_on(ph, &log);
+	in = read_text("agent.term");
+	assert_non_null(in);
+	assert_string_equal(in, "term\n");
+	assert_false(process_exists(apid));
+	snprintf(want, sizeof(want), "stage=session event=agent-stopped agent_pid=%ld how=sigterm",
+	         (long)apid);
+	if (strstr(log, want) == NULL)
+		fail_msg("log lacks \"%s\":\n%s", want, log);
+	/* Once stopped, nothing is recorded: a second close has nothing to stop. */
+	close_session_on(ph, &log);
+	assert_null(strstr(log, "agent-stopped"));
+	end_handle(ph);
+}
+
+/* The same for break-glass: the reason goes to the agent, not to the log line. */
+static void test_session_breakglass_context(void **state)
+{
+	const char *env_in[] = {"JIT_CONTEXT=breakglass",
+	                        "JIT_REASON=database on fire, paging on-call", NULL};
+	struct conv c;
+	struct pam_conv pc = {conv_fn, &c};
+	pam_handle_t *ph = NULL;
+	const char *log, *in;
+	size_t i;
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	capture_start();
+	r = pam_start("jit-sess-ok", user, &pc, &ph);
+	for (i = 0; env_in[i] != NULL && r == PAM_SUCCESS; i++)
+		r = pam_putenv(ph, env_in[i]);
+	if (r == PAM_SUCCESS)
+		r = pam_open_session(ph, 0);
+	log = capture_end();
+	assert_int_equal(r, PAM_SUCCESS);
+	in = read_text("agent.stdin");
+	assert_non_null(in);
+	assert_non_null(strstr(in, "\ncontext=breakglass\nreason=database on fire, paging "
+	                           "on-call\nwatch_pid="));
+	assert_null(strstr(in, "ticket="));
+	assert_non_null(strstr(log, "stage=session event=agent-started "));
+	assert_null(strstr(log, "database on fire"));
+	close_session_on(ph, &log);
+	assert_non_null(read_text("agent.term"));
+	end_handle(ph);
+}
+
+static void test_session_agent_error(void **state)
+{
+	struct conv c;
+	const char *log;
+	char **env = NULL;
+	pam_handle_t *ph = NULL;
+	pid_t apid;
+
+	session_run("jit-sess-err", PAM_SESSION_ERR, &c, &env, &ph, &log);
+	assert_false(env_has_name(env, "SSH_AUTH_SOCK"));
+	pamtest_free_env(env);
+	assert_string_equal(c.err, "pam_jit: could not get a certificate: ca unreachable\n");
+	assert_non_null(strstr(log, "stage=session event=agent-failed user="));
+	assert_non_null(strstr(log, " error=agent msg=\"ca unreachable\""));
+	apid = read_pid("agent.pid");
+	assert_false(process_exists(apid));
+	end_handle(ph);
+}
+
+static void test_session_agent_timeout(void **state)
+{
+	struct conv c;
+	const char *log;
+	char **env = NULL;
+	pam_handle_t *ph = NULL;
+	double t0, elapsed;
+	pid_t apid, child;
+
+	t0 = now_s();
+	session_run("jit-sess-sleep", PAM_SESSION_ERR, &c, &env, &ph, &log);
+	elapsed = now_s() - t0;
+	/* ca.timeout 1 s, one endpoint, file backend: 3 s. */
+	assert_true(elapsed >= 2.9);
+	assert_true(elapsed < 4.5);
+	assert_false(env_has_name(env, "SSH_AUTH_SOCK"));
+	pamtest_free_env(env);
+	assert_string_equal(c.err, "pam_jit: could not get a certificate: no answer from the "
+	                           "agent within 3000 ms\n");
+	assert_non_null(
+	        strstr(log, " error=agent msg=\"no answer from the agent within 3000 ms\""));
+	apid = read_pid("agent.pid");
+	child = read_pid("agent.child");
+	assert_false(process_exists(apid));
+	/* Killed with the agent's process group (not ours to reap). */
+	for (int i = 0; i < 100 && process_alive(child); i++)
+		usleep(10000);
+	assert_false(process_alive(child));
+	end_handle(ph);
+}
+
+static void test_session_agent_silent(void **state)
+{
+	struct conv c;
+	const char *log;
+	char **env = NULL;
+	pam_handle_t *ph = NULL;
+
+	session_run("jit-sess-silent", PAM_SESSION_ERR, &c, &env, &ph, &log);
+	pamtest_free_env(env);
+	assert_string_equal(c.err,
+	                    "pam_jit: could not get a certificate: the agent exited without an "
+	                    "answer\n");
+	assert_non_null(strstr(log, " error=agent msg=\"the agent exited without an answer\""));
+	assert_false(process_exists(read_pid("agent.pid")));
+	end_handle(ph);
+}
+
+/* An agent that ignores SIGTERM is killed 2 s later. */
+static void test_session_close_escalates(void **state)
+{
+	struct conv c;
+	const char *log;
+	char **env = NULL, want[256];
+	pam_handle_t *ph = NULL;
+	double t0, elapsed;
+	pid_t apid;
+
+	session_run("jit-sess-stubborn", PAM_SUCCESS, &c, &env, &ph, &log);
+	pamtest_free_env(env);
+	apid = read_pid("agent.pid");
+	t0 = now_s();
+	close_session_on(ph, &log);
+	elapsed = now_s() - t0;
+	assert_true(elapsed >= 1.9);
+	assert_true(elapsed < 3.0);
+	assert_false(process_exists(apid));
+	snprintf(want, sizeof(want), "stage=session event=agent-stopped agent_pid=%ld how=sigkill",
+	         (long)apid);
+	if (strstr(log, want) == NULL)
+		fail_msg("log lacks \"%s\":\n%s", want, log);
+	end_handle(ph);
+}
+
+/* open_session alone, with this PAM environment; the agent must not start. */
+static void session_refused(const char *const *env_in, const char *told)
+{
+	struct conv c;
+	struct pam_conv pc = {conv_fn, &c};
+	pam_handle_t *ph = NULL;
+	const char *log;
+	char want[256];
+	size_t i;
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	capture_start();
+	r = pam_start("jit-sess-ok", user, &pc, &ph);
+	for (i = 0; env_in[i] != NULL && r == PAM_SUCCESS; i++)
+		r = pam_putenv(ph, env_in[i]);
+	if (r == PAM_SUCCESS)
+		r = pam_open_session(ph, 0);
+	if (ph != NULL)
+		pam_end(ph, r);
+	log = capture_end();
+	assert_int_equal(r, PAM_SESSION_ERR);
+	snprintf(want, sizeof(want), "pam_jit: could not get a certificate: %s\n", told);
+	assert_string_equal(c.err, want);
+	assert_non_null(strstr(log, "stage=session event=agent-failed "));
+	assert_null(read_text("agent.pid"));
+}
+
+static void test_session_refuses_bad_context(void **state)
+{
+	const char *none[] = {NULL};
+	const char *bad_ticket[] = {"JIT_CONTEXT=ticket", "JIT_TICKET=../../etc", NULL};
+	const char *no_ticket[] = {"JIT_CONTEXT=ticket", NULL};
+	const char *bad_reason[] = {"JIT_CONTEXT=breakglass", "JIT_REASON=line one\tsecond", NULL};
+	const char *odd[] = {"JIT_CONTEXT=admin", NULL};
+
+	session_refused(none, "no ticket was given");
+	session_refused(bad_ticket, "no valid ticket was given");
+	session_refused(no_ticket, "no valid ticket was given");
+	session_refused(bad_reason, "no valid reason was given");
+	session_refused(odd, "no valid ticket was given");
+}
+
+static void test_session_close_without_agent(void **state)
+{
+	struct pam_testcase t[] = {
+	        pam_test(PAMTEST_CLOSE_SESSION, PAM_SUCCESS),
+	};
+	struct conv c;
+
+	memset(&c, 0, sizeof(c));
+	capture_start();
+	assert_int_equal(_pamtest_conv("jit-sess-ok", user, conv_fn, &c, t, 1, NULL),
+	                 PAMTEST_ERR_OK);
+	(void)capture_end();
+}
+
+/* The real jit-agent with the CA down: its error reaches the engineer. */
+static void test_session_real_agent_ca_down(void **state)
+{
+	struct conv c;
+	const char *log;
+	char **env = NULL;
+	pam_handle_t *ph = NULL;
+	char want[512];
+
+	if (agent_path[0] == '\0')
+		skip();
+	session_run("jit-sess-real", PAM_SESSION_ERR, &c, &env, &ph, &log);
+	assert_false(env_has_name(env, "SSH_AUTH_SOCK"));
+	pamtest_free_env(env);
+	snprintf(want, sizeof(want),
+	         "pam_jit: could not get a certificate: CA unavailable: unix:%s/dead.sock: "
+	         "connect: No such file or directory\n",
+	         dir);
+	assert_string_equal(c.err, want);
+	assert_non_null(strstr(log, " error=agent msg=\"CA unavailable: unix:"));
+	end_handle(ph);
+}
+
 static int run_all(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -833,6 +1313,15 @@ static int run_all(void)
 	        cmocka_unit_test_setup(test_account_rechecks, setup),
 	        cmocka_unit_test_setup(test_setcred, setup),
 	        cmocka_unit_test_setup(test_unknown_argument, setup),
+	        cmocka_unit_test_setup(test_session_agent_ready, setup_session),
+	        cmocka_unit_test_setup(test_session_breakglass_context, setup_session),
+	        cmocka_unit_test_setup(test_session_agent_error, setup_session),
+	        cmocka_unit_test_setup(test_session_agent_timeout, setup_session),
+	        cmocka_unit_test_setup(test_session_agent_silent, setup_session),
+	        cmocka_unit_test_setup(test_session_close_escalates, setup_session),
+	        cmocka_unit_test_setup(test_session_refuses_bad_context, setup_session),
+	        cmocka_unit_test_setup(test_session_close_without_agent, setup_session),
+	        cmocka_unit_test_setup(test_session_real_agent_ca_down, setup_session),
 	};
 
 	/* JIT_PAMTEST_FILTER=test_approved runs matching cases only. */
@@ -866,8 +1355,8 @@ static int write_service(const char *name, const char *module, const char *args)
 		fprintf(f, "auth required pam_deny.so\naccount required pam_deny.so\n"
 		           "password required pam_deny.so\nsession required pam_deny.so\n");
 	else
-		fprintf(f, "auth required %s %s\naccount required %s %s\n", module, args, module,
-		        args);
+		fprintf(f, "auth required %s %s\naccount required %s %s\nsession required %s %s\n",
+		        module, args, module, args, module, args);
 	return fclose(f) == 0 ? 0 : -1;
 }
 
@@ -905,6 +1394,23 @@ static int launch(int argc, char **argv)
 	snprintf(args, sizeof(args), "frobnicate config=%s/jit.conf debug", dir);
 	if (write_service("jit-args", argv[1], args) != 0 || write_service("other", "", "") != 0)
 		goto out;
+	{
+		const char *sess[5] = {"ok", "err", "sleep", "silent", "stubborn"};
+		char name[64];
+
+		for (i = 0; i < 5; i++) {
+			snprintf(name, sizeof(name), "jit-sess-%s", sess[i]);
+			snprintf(args, sizeof(args), "config=%s/sess.conf agent=%s/agent-%s.sh",
+			         dir, dir, sess[i]);
+			if (write_service(name, argv[1], args) != 0)
+				goto out;
+		}
+		/* The real agent, when given (argv[2]). */
+		snprintf(args, sizeof(args), "config=%s/sess.conf agent=%s", dir,
+		         argc > 2 ? argv[2] : "/nonexistent");
+		if (write_service("jit-sess-real", argv[1], args) != 0)
+			goto out;
+	}
 	/* Keep a sanitizer runtime first in the list. */
 	preload = getenv("LD_PRELOAD");
 	if (preload != NULL && preload[0] != '\0') {
@@ -919,6 +1425,8 @@ static int launch(int argc, char **argv)
 		goto out;
 	if (pid == 0) {
 		setenv(ENV_DIR, dir, 1);
+		if (argc > 2 && argv[2][0] == '/')
+			setenv(ENV_AGENT, argv[2], 1);
 		setenv("PAM_WRAPPER", "1", 1);
 		setenv("PAM_WRAPPER_SERVICE_DIR", services, 1);
 		setenv("LD_PRELOAD", preload_all != NULL ? preload_all : "libpam_wrapper.so", 1);
@@ -955,6 +1463,8 @@ int main(int argc, char **argv)
 	if (d == NULL)
 		return launch(argc, argv);
 	snprintf(dir, sizeof(dir), "%s", d);
+	if (getenv(ENV_AGENT) != NULL)
+		snprintf(agent_path, sizeof(agent_path), "%s", getenv(ENV_AGENT));
 	pw = getpwuid(geteuid());
 	if (pw == NULL) {
 		fprintf(stderr, "no passwd entry for uid %u\n", (unsigned)geteuid());

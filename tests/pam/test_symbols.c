@@ -7,28 +7,18 @@
 #include <stdio.h>
 
 static const char *const exported[] = {
-        "pam_sm_authenticate",
-        "pam_sm_setcred",
-        "pam_sm_acct_mgmt",
+        "pam_sm_authenticate", "pam_sm_setcred",       "pam_sm_acct_mgmt",
+        "pam_sm_open_session", "pam_sm_close_session",
 };
 
-/* Not in this build (the session stage), and internal symbols. */
+/* Not implemented (password changes), and internal symbols. */
 static const char *const hidden[] = {
-        "pam_sm_open_session",
-        "pam_sm_close_session",
-        "pam_sm_chauthtok",
-        "policy_decide_ticket",
-        "policy_decide_breakglass",
-        "policy_log_line",
-        "config_load",
-        "config_free",
-        "tickets_lookup",
-        "ticketcmd_lookup",
-        "quote",
-        "jit_err",
-        "authenticate",
-        "account",
-        "pam_code",
+        "pam_sm_chauthtok", "policy_decide_ticket", "policy_decide_breakglass",
+        "policy_log_line",  "config_load",          "config_free",
+        "tickets_lookup",   "ticketcmd_lookup",     "quote",
+        "jit_err",          "authenticate",         "account",
+        "pam_code",         "parse_args",           "log_value",
+        "stage_name",       "open_session",         "close_session",
 };
 
 int main(int argc, char **argv)
