@@ -161,7 +161,11 @@ else
 	t_fail "working set of $N requests at once below $MEM_WORKING_MAX kB" \
 		"VmData $D0 kB at start, $D1 kB after round 1"
 fi
-if [ $((D3 - D2)) -le $MEM_SLACK ]; then
+if [ "$D0" -gt 1048576 ]; then
+	# The sanitizer's quarantine holds freed blocks; LeakSanitizer checks
+	# for leaks when the service exits (its exit status is asserted below).
+	echo "ok - no memory growth from round 2 to round 3 # skip sanitizer heap (VmData $D2 then $D3 kB)"
+elif [ $((D3 - D2)) -le $MEM_SLACK ]; then
 	t_pass "no memory growth from round 2 to round 3"
 else
 	t_fail "no memory growth from round 2 to round 3" \
