@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <security/pam_modules.h>
 
@@ -52,5 +53,7 @@ int pam_code(enum stage s, enum result res);
 void parse_args(pam_handle_t *pamh, int argc, const char **argv, struct args *a);
 /* A log value: as is when plain, else quoted and escaped. */
 const char *log_value(const char *v, char *out, size_t outlen);
+/* The user's uid and primary gid (JIT_ERR_NOT_FOUND for an unknown user). */
+int user_ids(const char *user, uid_t *ret_uid, gid_t *ret_gid);
 
 #endif

@@ -194,14 +194,15 @@ static void free_groups(char **g, size_t n)
 	free(g);
 }
 
-/* The user's primary gid; the scratch buffer grows while NSS says ERANGE. */
-static int user_lookup(const char *user, gid_t *ret_gid)
+/* The user's uid and primary gid; the scratch buffer grows while NSS says ERANGE. */
+int user_ids(const char *user, uid_t *ret_uid, gid_t *ret_gid)
 {
 	struct passwd pw, *res = NULL;
 	size_t len = NSS_BUF_MIN;
 	char *buf = NULL, *nbuf;
 	int e, r = JIT_ERR_INTERNAL;
 
+	*ret_uid = 0;
 	*ret_gid = 0;
 	for (;;) {
 		if ((nbuf = realloc(buf, len)) == NULL) {
@@ -218,6 +219,7 @@ static int user_lookup(const char *user, gid_t *ret_gid)
 		r = e == 0 ? JIT_ERR_NOT_FOUND : JIT_ERR_SYSTEM;
 		goto out;
 	}
+	*ret_uid = pw.pw_uid;
 	*ret_gid = pw.pw_gid;
 	r = 0;
 out:
@@ -314,6 +316,7 @@ static enum result login_start(struct login *l)
 {
 	char msg[CONFIG_MSG_MAX];
 	const char *user = NULL;
+	uid_t uid;
 	gid_t gid;
 	int r;
 
@@ -326,7 +329,7 @@ static enum result login_start(struct login *l)
 		return RES_USER;
 	}
 	l->user = user;
-	if ((r = user_lookup(user, &gid)) != 0) {
+	if ((r = user_ids(user, &uid, &gid)) != 0) {
 		log_local(l, LOG_WARNING, "user-unknown", jit_err(r));
 		return r == JIT_ERR_ALLOC ? RES_ALLOC : RES_USER;
 	}

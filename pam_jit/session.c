@@ -107,38 +107,6 @@ static void fail(struct sess *s, const char *error, const char *reason)
 	tell(s, PAM_ERROR_MSG, MSG_FAILED "%s", reason);
 }
 
-static int user_ids(const char *user, uid_t *ret_uid, gid_t *ret_gid)
-{
-	struct passwd pw, *res = NULL;
-	size_t len = NSS_BUF_MIN;
-	char *buf = NULL, *nbuf;
-	int e, r = JIT_ERR_INTERNAL;
-
-	*ret_uid = 0;
-	*ret_gid = 0;
-	for (;;) {
-		if ((nbuf = realloc(buf, len)) == NULL) {
-			r = JIT_ERR_ALLOC;
-			goto out;
-		}
-		buf = nbuf;
-		e = getpwnam_r(user, &pw, buf, len, &res);
-		if (e != ERANGE || len >= NSS_BUF_MAX)
-			break;
-		len *= 2;
-	}
-	if (res == NULL) {
-		r = e == 0 ? JIT_ERR_NOT_FOUND : JIT_ERR_SYSTEM;
-		goto out;
-	}
-	*ret_uid = pw.pw_uid;
-	*ret_gid = pw.pw_gid;
-	r = 0;
-out:
-	free(buf);
-	return r;
-}
-
 static int session_id(char *out, size_t outlen)
 {
 	static const char hex[] = "0123456789abcdef";
