@@ -216,25 +216,23 @@ static const char *reason(int r, int saved_errno, char *tmp, size_t tmplen)
 	return jit_err(r);
 }
 
-/* Connects to a Unix socket, waiting no later than the deadline. */
-static int connect_unix(const char *path, uint64_t deadline_ms, int *ret_fd)
+/*
+ * Connects a non-blocking stream socket to sa, waiting no later than the
+ * deadline. A full Unix backlog (EAGAIN) is a busy endpoint: the caller tries
+ * the next one.
+ */
+static int connect_addr(const struct sockaddr *sa, socklen_t salen, uint64_t deadline_ms,
+                        int *ret_fd)
 {
-	struct sockaddr_un sun;
 	socklen_t elen;
 	int fd = -1, err = 0, saved_errno, r = JIT_ERR_INTERNAL;
 
 	*ret_fd = -1;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (path[0] != '/' || strlen(path) >= sizeof(sun.sun_path))
-		return JIT_ERR_INVALID_ARGUMENT;
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0) {
+	if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0) {
 		r = JIT_ERR_SYSTEM;
 		goto out;
 	}
-	if (connect(fd, (const struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		/* A full backlog (EAGAIN) is a busy endpoint: try the next one. */
+	if (connect(fd, sa, salen) != 0) {
 		if (errno != EINPROGRESS) {
 			r = JIT_ERR_SYSTEM;
 			goto out;
@@ -262,6 +260,20 @@ out:
 		errno = saved_errno;
 	}
 	return r;
+}
+
+/* Connects to a Unix socket, waiting no later than the deadline. */
+static int connect_unix(const char *path, uint64_t deadline_ms, int *ret_fd)
+{
+	struct sockaddr_un sun;
+
+	*ret_fd = -1;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (path[0] != '/' || strlen(path) >= sizeof(sun.sun_path))
+		return JIT_ERR_INVALID_ARGUMENT;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	return connect_addr((const struct sockaddr *)&sun, sizeof(sun), deadline_ms, ret_fd);
 }
 
 /* A numeric address (no name service) with port into ss. */
@@ -360,48 +372,6 @@ static int parse_tls_endpoint(const char *ep, char *host, size_t hostlen, uint16
 	return 0;
 }
 
-/* Connects a non-blocking TCP socket to ss, waiting no later than the deadline. */
-static int connect_tcp(const struct sockaddr_storage *ss, socklen_t sslen, uint64_t deadline_ms,
-                       int *ret_fd)
-{
-	socklen_t elen;
-	int fd = -1, err = 0, saved_errno, r = JIT_ERR_INTERNAL;
-
-	*ret_fd = -1;
-	if ((fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0) {
-		r = JIT_ERR_SYSTEM;
-		goto out;
-	}
-	if (connect(fd, (const struct sockaddr *)ss, sslen) != 0) {
-		if (errno != EINPROGRESS) {
-			r = JIT_ERR_SYSTEM;
-			goto out;
-		}
-		if ((r = wait_fd(fd, POLLOUT, deadline_ms)) != 0)
-			goto out;
-		elen = sizeof(err);
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) {
-			r = JIT_ERR_SYSTEM;
-			goto out;
-		}
-		if (err != 0) {
-			errno = err;
-			r = JIT_ERR_SYSTEM;
-			goto out;
-		}
-	}
-	*ret_fd = fd;
-	fd = -1;
-	r = 0;
-out:
-	if (fd >= 0) {
-		saved_errno = errno;
-		close(fd);
-		errno = saved_errno;
-	}
-	return r;
-}
-
 /*
  * A TLS endpoint: resolve (address or /etc/hosts), connect, handshake.
  * what and tmp describe a failure.
@@ -440,7 +410,7 @@ static int open_tls(const char *endpoint, const struct config_tls *tls, uint64_t
 	}
 	*what = "connect";
 	errno = 0;
-	if ((r = connect_tcp(&ss, sslen, deadline, ret_fd)) != 0)
+	if ((r = connect_addr((const struct sockaddr *)&ss, sslen, deadline, ret_fd)) != 0)
 		goto out;
 	*what = "tls";
 	if ((r = tls_connect(ctx, *ret_fd, host, deadline, ret_ssl, tmp, tmplen)) != 0) {
