@@ -316,6 +316,27 @@ out:
 	return r;
 }
 
+/* A payload as a buffer positioned after its version and message type. */
+static int open_payload(const uint8_t *data, size_t len, uint8_t type, struct buf **ret)
+{
+	struct buf *b;
+	int r;
+
+	*ret = NULL;
+	if (data == NULL || len == 0)
+		return JIT_ERR_MESSAGE_INCOMPLETE;
+	if (len > PROTO_FRAME_MAX)
+		return JIT_ERR_NO_BUFFER_SPACE;
+	if ((b = buf_from(data, len)) == NULL)
+		return JIT_ERR_ALLOC;
+	if ((r = get_header(b, type)) != 0) {
+		buf_free(b);
+		return r;
+	}
+	*ret = b;
+	return 0;
+}
+
 int proto_request_decode(const uint8_t *data, size_t len, struct proto_request *ret)
 {
 	struct proto_request q;
@@ -327,15 +348,7 @@ int proto_request_decode(const uint8_t *data, size_t len, struct proto_request *
 	if (ret == NULL)
 		return JIT_ERR_INVALID_ARGUMENT;
 	memset(ret, 0, sizeof(*ret));
-	if (data == NULL || len == 0)
-		return JIT_ERR_MESSAGE_INCOMPLETE;
-	if (len > PROTO_FRAME_MAX)
-		return JIT_ERR_NO_BUFFER_SPACE;
-	if ((b = buf_from(data, len)) == NULL) {
-		r = JIT_ERR_ALLOC;
-		goto out;
-	}
-	if ((r = get_header(b, PROTO_MSG_SIGN_REQUEST)) != 0)
+	if ((r = open_payload(data, len, PROTO_MSG_SIGN_REQUEST, &b)) != 0)
 		goto out;
 	if ((r = get_cstring_max(b, PROTO_USER_MAX, &q.user, &n)) != 0 ||
 	    (r = check_name(q.user, n, PROTO_USER_MAX, 1)) != 0)
@@ -389,15 +402,7 @@ int proto_response_decode(const uint8_t *data, size_t len, struct proto_response
 	if (ret == NULL)
 		return JIT_ERR_INVALID_ARGUMENT;
 	memset(ret, 0, sizeof(*ret));
-	if (data == NULL || len == 0)
-		return JIT_ERR_MESSAGE_INCOMPLETE;
-	if (len > PROTO_FRAME_MAX)
-		return JIT_ERR_NO_BUFFER_SPACE;
-	if ((b = buf_from(data, len)) == NULL) {
-		r = JIT_ERR_ALLOC;
-		goto out;
-	}
-	if ((r = get_header(b, PROTO_MSG_SIGN_RESPONSE)) != 0 ||
+	if ((r = open_payload(data, len, PROTO_MSG_SIGN_RESPONSE, &b)) != 0 ||
 	    (r = buf_get_u8(b, &p.status)) != 0)
 		goto out;
 	if (p.status > PROTO_INTERNAL) {
