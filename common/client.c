@@ -5,7 +5,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include "client.h"
 #include "config.h"
 #include "err.h"
+#include "quote.h"
 #include "file.h"
 #include "proto.h"
 #include "tls.h"
@@ -184,22 +184,6 @@ out:
 int frame_read(int fd, size_t max, uint64_t deadline_ms, struct buf **ret)
 {
 	return frame_read_io(fd, NULL, max, deadline_ms, ret);
-}
-
-static void set_msg(char *msg, size_t msglen, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static void set_msg(char *msg, size_t msglen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (msg == NULL || msglen == 0)
-		return;
-	va_start(ap, fmt);
-	/* A long endpoint name is cut; the message stays a string. */
-	if (vsnprintf(msg, msglen, fmt, ap) < 0)
-		msg[0] = '\0';
-	va_end(ap);
 }
 
 /* The reason behind r, with errno's text for system errors. */
@@ -444,12 +428,12 @@ static int ask_endpoint(const char *endpoint, const struct config_tls *tls, uint
 	errno = 0;
 	if (strncmp(endpoint, "tls://", 6) == 0) {
 		if (tls == NULL) {
-			set_msg(msg, msglen, "%s: tls endpoints are not supported yet", endpoint);
+			msg_set(msg, msglen, "%s: tls endpoints are not supported yet", endpoint);
 			return JIT_ERR_NOT_FOUND;
 		}
 		r = open_tls(endpoint, tls, deadline, &fd, &ssl, &what, tmp, sizeof(tmp));
 	} else if (strncmp(endpoint, "unix:", 5) != 0) {
-		set_msg(msg, msglen, "%s: not a unix: or tls:// endpoint", endpoint);
+		msg_set(msg, msglen, "%s: not a unix: or tls:// endpoint", endpoint);
 		return JIT_ERR_INVALID_ARGUMENT;
 	} else
 		r = connect_unix(endpoint + 5, deadline, &fd);
@@ -469,9 +453,9 @@ static int ask_endpoint(const char *endpoint, const struct config_tls *tls, uint
 		if (r == JIT_ERR_LIBCRYPTO && ssl != NULL)
 			tls_error_text(ssl, tmp, sizeof(tmp));
 		if (tmp[0] != '\0' && !(r == JIT_ERR_SYSTEM && saved_errno == ETIMEDOUT))
-			set_msg(msg, msglen, "%s: %s: %s", endpoint, what, tmp);
+			msg_set(msg, msglen, "%s: %s: %s", endpoint, what, tmp);
 		else
-			set_msg(msg, msglen, "%s: %s: %s", endpoint, what,
+			msg_set(msg, msglen, "%s: %s: %s", endpoint, what,
 			        reason(r, saved_errno, tmp, sizeof(tmp)));
 	}
 	if (ssl != NULL && r == 0)
@@ -506,23 +490,23 @@ int client_request_tls(const char *const *endpoints, size_t n, uint64_t timeout_
 	if (ret != NULL)
 		memset(ret, 0, sizeof(*ret));
 	if (endpoints == NULL || n == 0 || req == NULL || ret == NULL) {
-		set_msg(msg, msglen, "no CA endpoint configured");
+		msg_set(msg, msglen, "no CA endpoint configured");
 		return JIT_ERR_INVALID_ARGUMENT;
 	}
 	if ((request = buf_new(PROTO_FRAME_MAX)) == NULL) {
 		r = JIT_ERR_ALLOC;
-		set_msg(msg, msglen, "request: %s", jit_err(r));
+		msg_set(msg, msglen, "request: %s", jit_err(r));
 		goto out;
 	}
 	if ((r = proto_request_encode(req, request)) != 0) {
-		set_msg(msg, msglen, "request: %s", jit_err(r));
+		msg_set(msg, msglen, "request: %s", jit_err(r));
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
 		proto_response_free(&answer);
 		if (endpoints[i] == NULL) {
 			r = JIT_ERR_INVALID_ARGUMENT;
-			set_msg(msg, msglen, "endpoint %zu missing", i + 1);
+			msg_set(msg, msglen, "endpoint %zu missing", i + 1);
 			continue;
 		}
 		if ((r = ask_endpoint(endpoints[i], tls, timeout_ms, request, &answer, msg,
@@ -534,11 +518,11 @@ int client_request_tls(const char *const *endpoints, size_t n, uint64_t timeout_
 			/* This replica cannot sign now; another may. */
 			r = JIT_ERR_INTERNAL;
 			saved_errno = 0;
-			set_msg(msg, msglen, "%s: %s: %s", endpoints[i],
+			msg_set(msg, msglen, "%s: %s: %s", endpoints[i],
 			        proto_status_name(answer.status), answer.message);
 			continue;
 		}
-		set_msg(msg, msglen, "%s", endpoints[i]);
+		msg_set(msg, msglen, "%s", endpoints[i]);
 		*ret = answer;
 		memset(&answer, 0, sizeof(answer));
 		r = 0;

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,4 +32,16 @@ const char *quote(const char *s, char *out, size_t outlen)
 	out[o++] = '"';
 	out[o] = '\0';
 	return out;
+}
+
+void msg_set(char *msg, size_t msglen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (msg == NULL || msglen == 0)
+		return;
+	va_start(ap, fmt);
+	if (vsnprintf(msg, msglen, fmt, ap) < 0)
+		msg[0] = '\0';
+	va_end(ap);
 }

@@ -14,4 +14,10 @@
  */
 const char *quote(const char *s, char *out, size_t outlen);
 
+/*
+ * printf into msg (msglen bytes, cut to fit); nothing when msg is NULL or
+ * msglen 0. For the "msg" out-parameters of common/ functions.
+ */
+void msg_set(char *msg, size_t msglen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

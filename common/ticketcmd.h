@@ -15,12 +15,13 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "runprog.h"
 
-#define TICKETCMD_OUTPUT_MAX  (64 * 1024)     /* bytes of an answer */
-#define TICKETCMD_STDERR_MAX  200             /* bytes of stderr's first line kept */
-#define TICKETCMD_TIMEOUT_MAX (3600 * 1000)   /* ms */
-#define TICKETCMD_REAP_MARGIN 1000            /* ms to wait for a killed child */
-#define TICKETCMD_PATH        "/usr/bin:/bin" /* the program's PATH */
+#define TICKETCMD_OUTPUT_MAX  (64 * 1024) /* bytes of an answer */
+#define TICKETCMD_STDERR_MAX  RUNPROG_STDERR_MAX
+#define TICKETCMD_TIMEOUT_MAX RUNPROG_TIMEOUT_MAX
+#define TICKETCMD_REAP_MARGIN RUNPROG_REAP_MARGIN
+#define TICKETCMD_PATH        RUNPROG_PATH
 
 /*
  * Runs argv[0] (absolute; a regular file owned by root or the effective
