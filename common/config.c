@@ -1840,6 +1840,12 @@ static const struct key breakglass_keys[] = {
          LIST(struct config_breakglass, notify),
          .min = 1,
          .max = CONFIG_LIST_MAX},
+        {.name = "notify_timeout",
+         .kind = K_DURATION,
+         OFF(struct config_breakglass, notify_timeout),
+         .min = 1,
+         .max = MINUTE,
+         .def = "5s"},
 };
 static const struct schema breakglass_schema = {
         breakglass_keys, COUNT(breakglass_keys), sizeof(struct config_breakglass), NULL, NULL,

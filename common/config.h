@@ -156,6 +156,7 @@ struct config_breakglass {
 	uint64_t session_max;
 	char **notify; /* argv, notify[0] absolute; NULL when not set */
 	size_t n_notify;
+	uint64_t notify_timeout;
 };
 
 struct jit_config {

@@ -30,6 +30,7 @@
 #include "err.h"
 #include "policy.h"
 #include "quote.h"
+#include "runprog.h"
 #include "ticketcmd.h"
 #include "timefmt.h"
 
@@ -456,6 +457,70 @@ static enum result decide_breakglass(struct login *l, const char *reason,
 	return RES_ALLOW;
 }
 
+/*
+ * Runs breakglass.notify, if set, once a break-glass login is granted. It
+ * learns the event from its environment (pam_jit(8)). Its failure is logged
+ * loudly but does not deny: an emergency login must not depend on a pager.
+ */
+#define RHOST_MAX 1025 /* NI_MAXHOST */
+
+static void notify_breakglass(struct login *l, const char *reason)
+{
+	const struct config_breakglass *bg = &l->cfg->breakglass;
+	struct runprog_result res;
+	const void *item = NULL;
+	char e_user[16 + CONFIG_NAME_MAX], e_reason[16 + REASON_MAX], e_rhost[16 + RHOST_MAX];
+	char e_service[16 + CONFIG_NAME_MAX], e_host[16 + HOST_NAME_MAX], e_time[40], when[32];
+	char msg[CONFIG_MSG_MAX], qp[CONFIG_MSG_MAX + 8], qu[CONFIG_NAME_MAX + 8];
+	const char *envp[10], *rhost = "", *service = "";
+	int r;
+
+	memset(&res, 0, sizeof(res));
+	if (bg->notify == NULL)
+		return;
+	if (pam_get_item(l->pamh, PAM_RHOST, &item) == PAM_SUCCESS && item != NULL &&
+	    strlen(item) < RHOST_MAX)
+		rhost = item;
+	item = NULL;
+	if (pam_get_item(l->pamh, PAM_SERVICE, &item) == PAM_SUCCESS && item != NULL &&
+	    strlen(item) < CONFIG_NAME_MAX)
+		service = item;
+	if (time_format_rfc3339((uint64_t)time(NULL), when, sizeof(when)) != 0)
+		when[0] = '\0';
+	snprintf(e_user, sizeof(e_user), "JIT_USER=%s", l->user);
+	snprintf(e_reason, sizeof(e_reason), "JIT_REASON=%s", reason);
+	snprintf(e_rhost, sizeof(e_rhost), "JIT_RHOST=%s", rhost);
+	snprintf(e_service, sizeof(e_service), "JIT_SERVICE=%s", service);
+	snprintf(e_host, sizeof(e_host), "JIT_HOST=%s", l->have_host ? l->host : "");
+	snprintf(e_time, sizeof(e_time), "JIT_TIME=%s", when);
+	envp[0] = "PATH=" RUNPROG_PATH;
+	envp[1] = "LANG=C";
+	envp[2] = "JIT_EVENT=breakglass";
+	envp[3] = e_user;
+	envp[4] = e_reason;
+	envp[5] = e_rhost;
+	envp[6] = e_service;
+	envp[7] = e_host;
+	envp[8] = e_time;
+	envp[9] = NULL;
+	r = runprog_run("breakglass.notify", (const char *const *)bg->notify, NULL, envp,
+	                bg->notify_timeout * 1000, 0, &res, msg, sizeof(msg));
+	if (r == 0 && res.exit_status != 0)
+		snprintf(msg, sizeof(msg), "%s: exit status %d%s", bg->notify[0], res.exit_status,
+		         res.note);
+	if (r == 0 && res.exit_status == 0)
+		pam_syslog(l->pamh, LOG_NOTICE,
+		           "stage=auth event=notify result=ok user=%s program=%s",
+		           log_value(l->user, qu, sizeof(qu)),
+		           log_value(bg->notify[0], qp, sizeof(qp)));
+	else
+		pam_syslog(l->pamh, LOG_ALERT,
+		           "stage=auth event=notify result=failed user=%s msg=%s",
+		           log_value(l->user, qu, sizeof(qu)), log_value(msg, qp, sizeof(qp)));
+	explicit_bzero(e_reason, sizeof(e_reason));
+	runprog_result_clear(&res);
+}
+
 /* Asks with echo on; *ret (to be freed with wipe_free) is at most max bytes. */
 static enum result ask(struct login *l, const char *prompt, size_t max, char **ret, bool *too_long)
 {
@@ -584,6 +649,7 @@ static enum result authenticate(struct login *l)
 		if ((res = put_env(l->pamh, ENV_CONTEXT, "breakglass")) != RES_ALLOW ||
 		    (res = put_env(l->pamh, ENV_REASON, reason)) != RES_ALLOW)
 			goto out;
+		notify_breakglass(l, reason != NULL ? reason : "");
 		tell_granted(l, NULL, &d);
 		res = RES_ALLOW;
 		goto out;

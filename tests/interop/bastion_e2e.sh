@@ -127,9 +127,16 @@ certificates = { validity = "1m"; extensions = [ "permit-pty" ];
                  source_address = "127.0.0.1/32"; };
 windows = { };
 breakglass = { group = "$BG_GROUP"; validity = "10s"; session_max = "1m";
-               min_reason = 20; principals = [ "$LU" ]; };
+               min_reason = 20; principals = [ "$LU" ];
+               notify = [ "$T_DIR/notify", "--page" ]; };
 EOF
 chmod 0644 jit.conf
+# The break-glass hook records what it was told.
+cat >notify <<EOF
+#!/bin/sh
+printf '%s|%s|%s|%s|%s\n' "\$*" "\$JIT_EVENT" "\$JIT_USER" "\$JIT_RHOST" "\$JIT_REASON" >>"$T_DIR/notified"
+EOF
+chmod 0755 notify
 
 NOW=$(date -u +%s)
 iso() {
@@ -492,6 +499,10 @@ wait_grep "$BASTION_LOG" "$bmark" \
 	"stage=auth decision=allow rule=breakglass-allowed user=$LU breakglass=1" &&
 	t_pass "break-glass: logged" ||
 	t_fail "break-glass: logged" "$(tail -n +$((bmark + 1)) "$BASTION_LOG" | head -c 3000)"
+assert_eq "break-glass: notify hook ran once, with the event" \
+	"--page|breakglass|$LU|127.0.0.1|$REASON" "$(cat notified 2>&1)"
+# Its "event=notify" log line is at LOG_NOTICE, which pam_wrapper does not
+# show from sshd's authentication child; tests/pam asserts it.
 
 # --- nothing is left after logout ---
 

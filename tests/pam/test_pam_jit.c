@@ -125,7 +125,7 @@ static void write_config(const char *extra)
 }
 
 /* The same, with the break-glass group the current user's primary group. */
-static void write_config_bg_member(void)
+static void write_config_bg(const char *bg_extra)
 {
 	struct passwd *pw = getpwnam(user);
 	struct group *gr;
@@ -136,8 +136,14 @@ static void write_config_bg_member(void)
 	write_file("jit.conf", 0644,
 	           "tickets = { backend = \"file\"; file = \"%s/tickets.conf\"; };\n"
 	           "breakglass = { keyword = \"BREAK-GLASS\"; group = \"%s\"; validity = \"2m\";\n"
-	           "  min_reason = 20; principals = [ \"root\" ]; session_max = \"30m\"; };\n",
-	           dir, gr->gr_name);
+	           "  min_reason = 20; principals = [ \"root\" ]; session_max = \"30m\";\n"
+	           "  %s };\n",
+	           dir, gr->gr_name, bg_extra);
+}
+
+static void write_config_bg_member(void)
+{
+	write_config_bg("");
 }
 
 /* ------------------------------------------------------------------ */
@@ -461,6 +467,123 @@ static void test_breakglass_allowed(void **state)
 	assert_non_null(strstr(log, "reason=\"database on fire, paging on-call\""));
 	/* LOG_ALERT: pam_wrapper prints it as an error-level SYSLOG(1). */
 	assert_non_null(strstr(log, "SYSLOG(1): "));
+}
+
+static double now_s(void);
+
+/* What the notify program saw: its arguments, then the JIT_* and other variables, sorted. */
+static void write_notify(const char *name, const char *tail)
+{
+	write_file(name, 0700,
+	           "#!/bin/sh\n"
+	           "{ echo \"args: $*\"; env | grep -v '^PWD=' | sort; } > %s/notified\n%s",
+	           dir, tail);
+}
+
+static char *read_notified(void)
+{
+	static char text[CAPTURE];
+	char path[512];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/notified", dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return NULL;
+	n = read(fd, text, sizeof(text) - 1);
+	assert_true(n >= 0);
+	text[n] = '\0';
+	close(fd);
+	return text;
+}
+
+static void test_breakglass_notify(void **state)
+{
+	struct conv c;
+	const char *log;
+	char extra[1024], want[2048], host[256], *got, path[512];
+
+	write_notify("notify.sh", "");
+	snprintf(extra, sizeof(extra),
+	         "notify = [ \"%s/notify.sh\", \"--page\", \"on call\" ]; notify_timeout = \"2s\";",
+	         dir);
+	write_config_bg(extra);
+	snprintf(path, sizeof(path), "%s/notified", dir);
+	(void)unlink(path);
+	bg_run("database on fire, paging on-call", PAM_SUCCESS, "allow", "breakglass-allowed", &c,
+	       &log);
+	assert_non_null(got = read_notified());
+	assert_int_equal(gethostname(host, sizeof(host)), 0);
+	/* The time is the only field not known in advance: check its shape, then drop it. */
+	{
+		char *t = strstr(got, "JIT_TIME=");
+
+		assert_non_null(t);
+		assert_int_equal(strlen(t), strlen("JIT_TIME=2026-11-23T20:00:00Z\n") +
+		                                    strlen(strchr(t, '\n') + 1));
+		assert_true(t[13] == '-' && t[28] == 'Z' && t[29] == '\n');
+		memmove(t, t + 30, strlen(t + 30) + 1);
+	}
+	snprintf(want, sizeof(want),
+	         "args: --page on call\n"
+	         "JIT_EVENT=breakglass\n"
+	         "JIT_HOST=%s\n"
+	         "JIT_REASON=database on fire, paging on-call\n"
+	         "JIT_RHOST=\n"
+	         "JIT_SERVICE=jit\n"
+	         "JIT_USER=%s\n"
+	         "LANG=C\n"
+	         "PATH=/usr/bin:/bin\n",
+	         host, user);
+	assert_string_equal(got, want);
+	assert_non_null(strstr(log, "stage=auth event=notify result=ok user="));
+
+	/* Refused: not run. */
+	(void)unlink(path);
+	bg_run("too short", PAM_AUTH_ERR, "deny", "breakglass-reason-too-short", &c, &log);
+	assert_null(read_notified());
+	assert_null(strstr(log, "event=notify"));
+}
+
+static void test_breakglass_notify_fails(void **state)
+{
+	struct conv c;
+	const char *log;
+	char extra[1024];
+	double t0, elapsed;
+
+	/* A failing hook is logged at LOG_ALERT, and the emergency login still proceeds. */
+	write_notify("notify.sh", "echo 'pager down' >&2\nexit 3\n");
+	snprintf(extra, sizeof(extra), "notify = [ \"%s/notify.sh\" ];", dir);
+	write_config_bg(extra);
+	bg_run("database on fire, paging on-call", PAM_SUCCESS, "allow", "breakglass-allowed", &c,
+	       &log);
+	if (strstr(log, "SYSLOG(1): stage=auth event=notify result=failed user=") == NULL ||
+	    strstr(log, "/notify.sh: exit status 3, stderr: \\\"pager down\\\"\"") == NULL)
+		fail_msg("no failed notify line:\n%s", log);
+
+	/* One that hangs is killed at notify_timeout. */
+	write_notify("notify.sh", "sleep 30\n");
+	snprintf(extra, sizeof(extra), "notify = [ \"%s/notify.sh\" ]; notify_timeout = \"1s\";",
+	         dir);
+	write_config_bg(extra);
+	t0 = now_s();
+	bg_run("database on fire, paging on-call", PAM_SUCCESS, "allow", "breakglass-allowed", &c,
+	       &log);
+	elapsed = now_s() - t0;
+	assert_true(elapsed >= 0.9);
+	assert_true(elapsed < 1.0 + 2.0);
+	if (strstr(log, "/notify.sh: no answer within 1000 ms (killed)\"") == NULL)
+		fail_msg("no timeout line:\n%s", log);
+
+	/* One the module must not run: group-writable. */
+	write_notify("notify.sh", "");
+	snprintf(extra, sizeof(extra), "%s/notify.sh", dir);
+	assert_int_equal(chmod(extra, 0770), 0);
+	bg_run("database on fire, paging on-call", PAM_SUCCESS, "allow", "breakglass-allowed", &c,
+	       &log);
+	if (strstr(log, "/notify.sh: group or world writable (mode 0770)\"") == NULL)
+		fail_msg("no permission line:\n%s", log);
 }
 
 static void test_breakglass_not_in_group(void **state)
@@ -1295,6 +1418,8 @@ static int run_all(void)
 	        cmocka_unit_test_setup(test_malformed, setup),
 	        cmocka_unit_test_setup(test_oversized, setup),
 	        cmocka_unit_test_setup(test_breakglass_allowed, setup),
+	        cmocka_unit_test_setup(test_breakglass_notify, setup),
+	        cmocka_unit_test_setup(test_breakglass_notify_fails, setup),
 	        cmocka_unit_test_setup(test_breakglass_not_in_group, setup),
 	        cmocka_unit_test_setup(test_breakglass_reason, setup),
 	        cmocka_unit_test_setup(test_other_host, setup),

@@ -173,7 +173,8 @@ static const char full[] =
         "breakglass = { keyword = \"EMERGENCY\"; group = \"jit-breakglass\"; validity = \"90s\";\n"
         "               min_reason = 30; principals = [ \"root\", \"admin\" ]; session_max = "
         "\"45m\";\n"
-        "               notify = [ \"/usr/libexec/jit/notify\", \"--page\" ]; };\n";
+        "               notify = [ \"/usr/libexec/jit/notify\", \"--page\" ];\n"
+        "               notify_timeout = \"10s\"; };\n";
 
 static void assert_strv(char **v, size_t n, const char *const *want, size_t want_n)
 {
@@ -300,6 +301,7 @@ static void test_full(void **state)
 	STRV(c->breakglass.principals, c->breakglass.n_principals, "root", "admin");
 	assert_int_equal(c->breakglass.session_max, 45 * 60);
 	STRV(c->breakglass.notify, c->breakglass.n_notify, "/usr/libexec/jit/notify", "--page");
+	assert_int_equal(c->breakglass.notify_timeout, 10);
 	config_free(c);
 }
 
@@ -368,6 +370,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->breakglass.session_max, 1800);
 	assert_int_equal(c->breakglass.n_notify, 0);
 	assert_null(c->breakglass.notify);
+	assert_int_equal(c->breakglass.notify_timeout, 5);
 	config_free(c);
 
 	/* An empty file is fine for a program needing only optional groups. */
