@@ -5,14 +5,15 @@
 # ticket, a login with it to a real sshd that trusts only the CA, and the
 # refusal of a certificate for the wrong principal. Then the bastion: the CA
 # service, a bastion sshd whose PAM stack runs pam_jit.so, and the engineer
-# "jitalice" who logs in with her own key and a change ticket, then reaches
+# "jitdemo" who logs in with her own key and a change ticket, then reaches
 # the target with plain ssh through her session's jit-agent; a wrong ticket
-# is refused; the audit lines of each step.
+# is refused; a break-glass login (LOG_ALERT, notify hook, 2-minute
+# certificate); the audit lines of each step.
 # Run as root on Debian 12, from any directory. Everything happens in a
 # temporary directory that is removed at the end; the system's own sshd and
 # /etc/pam.d are never touched (the bastion sshd loads pam_wrapper to read
-# its PAM service from the demo's directory). The local user "jitalice" is
-# created if absent and removed again at the end. Exits 0 only if every
+# its PAM service from the demo's directory). The local user "jitdemo" and
+# group "jitdemo-oncall" are created if absent and removed again at the end. Exits 0 only if every
 # login worked and every refusal refused.
 #
 # Environment:
@@ -87,6 +88,7 @@ sshd_pid=
 svc_pid=
 bastion_pid=
 created_user=
+created_group=
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
 	local p d
@@ -100,6 +102,9 @@ cleanup() {
 	done
 	if [[ -n $created_user ]]; then
 		userdel "$created_user" 2>/dev/null || true
+	fi
+	if [[ -n $created_group ]]; then
+		groupdel "$created_group" 2>/dev/null || true
 	fi
 	rm -rf "$demo"
 }
@@ -273,6 +278,7 @@ fi
 bastion_login_ok=no
 bastion_refused_ok=no
 audit_ok=no
+breakglass_ok=no
 bastion_note=
 pam_wrapper_lib=
 for d in /usr/lib/x86_64-linux-gnu /usr/lib/aarch64-linux-gnu /usr/lib64 /usr/lib; do
@@ -320,6 +326,13 @@ if [[ -z $bastion_note ]]; then
 		created_user=$engineer
 		echo "(created for the demo, removed at the end)"
 	fi
+	# On call: she may use break-glass.
+	bg_group=jitdemo-oncall
+	if ! getent group "$bg_group" >/dev/null; then
+		show groupadd "$bg_group"
+		created_group=$bg_group
+	fi
+	show gpasswd -a "$engineer" "$bg_group" >/dev/null
 	mkdir -p alice bastion pam
 	show ssh-keygen -q -t ed25519 -N '' -C "$engineer@laptop" -f alice/id_ed25519
 	chown "$engineer:" alice/id_ed25519 alice/id_ed25519.pub
@@ -359,8 +372,17 @@ if [[ -z $bastion_note ]]; then
 		tickets = { backend = "file"; file = "$demo/tickets.conf"; };
 		certificates = { validity = "5m"; extensions = [ "permit-pty" ];
 		                 source_address = "127.0.0.1/32"; };
+		breakglass = { group = "$bg_group"; validity = "2m"; min_reason = 20;
+		               principals = [ "$engineer" ]; session_max = "30m";
+		               notify = [ "$demo/notify" ]; notify_timeout = "5s"; };
 	EOF
 	chmod 0644 jit.conf
+	# The break-glass hook: a real one would page the security team.
+	cat >notify <<-EOF
+		#!/bin/sh
+		echo "NOTIFY: break-glass by \$JIT_USER from \$JIT_RHOST at \$JIT_TIME: \$JIT_REASON" >>"$demo/notified"
+	EOF
+	chmod 0755 notify
 	sed -e "s|$demo/||" jit.conf
 	# In production it runs as its own account (packaging/); the demo keeps
 	# the root-owned key from step 2.
@@ -436,15 +458,16 @@ if [[ -z $bastion_note ]]; then
 		#!/bin/sh
 		case "$1" in
 		*Ticket:*) printf '%s\n' "$DEMO_TICKET" ;;
+		*Reason:*) printf '%s\n' "$DEMO_REASON" ;;
 		*) exit 1 ;;
 		esac
 	EOF
 	chmod 0755 askpass
-	# as_engineer TICKET REMOTE_COMMAND: her plain ssh to the bastion.
+	# as_engineer TICKET REMOTE_COMMAND [REASON]: her plain ssh to the bastion.
 	as_engineer() {
 		setpriv --reuid="$engineer" --regid="$engineer" --init-groups -- \
 			env -u SSH_AUTH_SOCK HOME=/ LC_ALL=C SSH_ASKPASS="$demo/askpass" \
-			SSH_ASKPASS_REQUIRE=force DEMO_TICKET="$1" \
+			SSH_ASKPASS_REQUIRE=force DEMO_TICKET="$1" DEMO_REASON="${3:-}" \
 			ssh -F /dev/null -o IdentitiesOnly=yes -o IdentityAgent=none \
 			-i "$demo/alice/id_ed25519" -o StrictHostKeyChecking=no \
 			-o UserKnownHostsFile=/dev/null -o NumberOfPasswordPrompts=1 \
@@ -477,6 +500,39 @@ if [[ -z $bastion_note ]]; then
 		bastion_refused_ok=yes
 	else
 		bastion_refused_ok=no
+	fi
+
+	header "Break-glass: '$engineer', on call, types BREAK-GLASS and a reason"
+	reason="primary database down, CHG system unreachable"
+	echo "\$ ssh -p $bastion_port $engineer@127.0.0.1"
+	echo "Ticket: BREAK-GLASS"
+	echo "Reason: $reason"
+	echo "$engineer@bastion\$ ssh-add -L | ssh-keygen -L -f - | grep -E 'Key ID|Valid'; ssh -p $port $engineer@127.0.0.1 id -un"
+	bg_lines=$(wc -l <bastion/sshd.log)
+	bg_out=$(as_engineer BREAK-GLASS "ssh-add -L | ssh-keygen -L -f - | grep -E 'Key ID|Valid'; $target_ssh $engineer@127.0.0.1 id -un" "$reason") || true
+	echo "$bg_out"
+	sleep 0.3
+	echo "The bastion's LOG_ALERT line and the notify hook's output:"
+	tail -n +"$((bg_lines + 1))" bastion/sshd.log | tr -d '\r' |
+		grep -E 'rule=breakglass-allowed|event=notify' | sed -e 's/^PWRAP_[A-Z]*\[[^]]*\] - //' -e 's/^/  /'
+	sed 's/^/  /' notified 2>/dev/null || true
+	# The CA's record: break-glass, and valid at most 2 minutes from issue.
+	bg_cap=$(python3 - ca/audit.jsonl <<-'EOF'
+		import calendar, json, sys, time
+		for line in open(sys.argv[1], encoding="utf-8"):
+		    r = json.loads(line)
+		    if r.get("event") == "issued" and r.get("context") == "breakglass":
+		        t = calendar.timegm(time.strptime(r["time"], "%Y-%m-%dT%H:%M:%SZ"))
+		        print("ok" if r["valid_before"] - t <= 120 else "over")
+	EOF
+	)
+	if [[ $bg_out == *"Break-glass access granted"* && $bg_out == *"breakglass=1"* &&
+		$(tail -n 1 <<<"$bg_out") == "$engineer" && $bg_cap == ok* && $bg_cap != *over* ]] &&
+		grep -q "break-glass by $engineer from 127.0.0.1 at .*: $reason" notified &&
+		tail -n +"$((bg_lines + 1))" bastion/sshd.log | grep -q 'SYSLOG(1): .*rule=breakglass-allowed'; then
+		breakglass_ok=yes
+	else
+		breakglass_ok=no
 	fi
 
 	header "The audit trail"
@@ -521,11 +577,12 @@ elif [[ -n $bastion_note ]]; then
 else
 	echo "bastion login, ticket, ssh target:  $bastion_login_ok"
 	echo "wrong ticket refused:               $bastion_refused_ok"
+	echo "break-glass (alert, notify, 2m cap): $breakglass_ok"
 	echo "audit lines for each step:          $audit_ok"
 fi
 bastion_ok=no
 if [[ -n $bastion_skip ]] || [[ -z $bastion_note && $bastion_login_ok == yes &&
-	$bastion_refused_ok == yes && $audit_ok == yes ]]; then
+	$bastion_refused_ok == yes && $breakglass_ok == yes && $audit_ok == yes ]]; then
 	bastion_ok=yes
 fi
 if [[ $login_ok == yes && $refused_ok == yes && $verify_ok == yes && $bastion_ok == yes ]]; then
