@@ -22,6 +22,7 @@
 #include <libssh/libssh.h>
 
 #include "b64.h"
+#include "bcrypt_pbkdf.h"
 #include "buf.h"
 #include "err.h"
 #include "file.h"
@@ -1151,9 +1152,12 @@ out:
 	return r;
 }
 
-/* The unencrypted private section: check ints, one key, comment, padding. */
+/*
+ * The private section in the clear: check ints, one key, comment, padding.
+ * Check ints that differ after decryption mean a wrong passphrase.
+ */
 static int openssh_private_section(const uint8_t *sec, size_t sec_len, const struct key *pub,
-                                   struct key **ret)
+                                   int decrypted, struct key **ret)
 {
 	const struct key_info *ki;
 	const uint8_t *name, *comment;
@@ -1167,7 +1171,7 @@ static int openssh_private_section(const uint8_t *sec, size_t sec_len, const str
 	int r = JIT_ERR_INTERNAL;
 
 	*ret = NULL;
-	/* Cipher "none" has a block size of 8. */
+	/* Every cipher's block (8 for "none", 3des and chacha20, 16 for AES) is a multiple of 8. */
 	if (sec_len < 8 || sec_len % 8 != 0) {
 		r = JIT_ERR_INVALID_FORMAT;
 		goto out;
@@ -1179,7 +1183,7 @@ static int openssh_private_section(const uint8_t *sec, size_t sec_len, const str
 	if ((r = buf_get_u32(b, &check1)) != 0 || (r = buf_get_u32(b, &check2)) != 0)
 		goto out;
 	if (check1 != check2) {
-		r = JIT_ERR_INVALID_FORMAT;
+		r = decrypted ? JIT_ERR_KEY_WRONG_PASSPHRASE : JIT_ERR_INVALID_FORMAT;
 		goto out;
 	}
 	if ((r = buf_get_string_direct(b, &name, &name_len)) != 0)
@@ -1225,71 +1229,217 @@ out:
 	return r;
 }
 
-static int parse_private_text(const char *text, size_t len, const char *passphrase, int nested,
-                              struct key **ret);
+/*
+ * The ciphers ssh-keygen encrypts key files with (ssh -Q cipher). The KDF
+ * gives key_len bytes of key, then iv_len bytes of IV; an AEAD cipher's
+ * tag follows the encrypted section in the file, outside its length.
+ */
+struct openssh_cipher {
+	const char *name;
+	const EVP_CIPHER *(*evp)(void); /* NULL: chacha20-poly1305, built below */
+	size_t block_len, key_len, iv_len, tag_len;
+};
+
+static const struct openssh_cipher openssh_ciphers[] = {
+        {"3des-cbc", EVP_des_ede3_cbc, 8, 24, 8, 0},
+        {"aes128-cbc", EVP_aes_128_cbc, 16, 16, 16, 0},
+        {"aes192-cbc", EVP_aes_192_cbc, 16, 24, 16, 0},
+        {"aes256-cbc", EVP_aes_256_cbc, 16, 32, 16, 0},
+        {"aes128-ctr", EVP_aes_128_ctr, 16, 16, 16, 0},
+        {"aes192-ctr", EVP_aes_192_ctr, 16, 24, 16, 0},
+        {"aes256-ctr", EVP_aes_256_ctr, 16, 32, 16, 0},
+        {"aes128-gcm@openssh.com", EVP_aes_128_gcm, 16, 16, 12, 16},
+        {"aes256-gcm@openssh.com", EVP_aes_256_gcm, 16, 32, 12, 16},
+        /* Two ChaCha20 keys, as for SSH packets; a key file uses only the first. */
+        {"chacha20-poly1305@openssh.com", NULL, 8, 64, 0, 16},
+};
+
+/* The longest key and IV any of them takes from the KDF. */
+#define OPENSSH_KDF_OUT_MAX 64
+
+static const struct openssh_cipher *openssh_cipher_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(openssh_ciphers) / sizeof(openssh_ciphers[0]); i++) {
+		if (strcmp(name, openssh_ciphers[i].name) == 0)
+			return &openssh_ciphers[i];
+	}
+	return NULL;
+}
 
 /*
- * An encrypted OpenSSH key: libssh decrypts it (bcrypt KDF) and exports it
- * unencrypted, which we parse again. libssh 0.10 cannot export RSA keys it
- * read from this format.
+ * AES and 3DES through EVP, without padding (the section is whole blocks).
+ * GCM checks its tag in the final step; until that passes, what was
+ * decrypted is not used.
  */
-static int openssh_decrypt(const char *text, size_t len, const char *passphrase, struct key **ret)
+static int evp_decrypt(const struct openssh_cipher *c, const uint8_t *kiv, const uint8_t *in,
+                       size_t len, const uint8_t *tag, uint8_t *out)
 {
-	ssh_key sk = NULL;
-	char *copy = NULL, *out = NULL;
-	int r = JIT_ERR_INTERNAL;
+	EVP_CIPHER_CTX *ctx = NULL;
+	int n = 0, fin = 0, r = JIT_ERR_LIBCRYPTO;
 
-	*ret = NULL;
-	if ((copy = strndup_checked(text, len)) == NULL) {
+	if ((ctx = EVP_CIPHER_CTX_new()) == NULL) {
 		r = JIT_ERR_ALLOC;
 		goto out;
 	}
-	if (ssh_pki_import_privkey_base64(copy, passphrase, NULL, NULL, &sk) != SSH_OK) {
-		r = JIT_ERR_KEY_WRONG_PASSPHRASE;
+	if (EVP_DecryptInit_ex(ctx, c->evp(), NULL, NULL, NULL) != 1)
+		goto out;
+	if (EVP_CIPHER_CTX_get_key_length(ctx) != (int)c->key_len ||
+	    EVP_CIPHER_CTX_get_iv_length(ctx) != (int)c->iv_len) {
+		r = JIT_ERR_INTERNAL;
 		goto out;
 	}
-	if (ssh_pki_export_privkey_base64(sk, NULL, NULL, NULL, &out) != SSH_OK || out == NULL) {
-		r = ssh_key_type(sk) == SSH_KEYTYPE_RSA ? JIT_ERR_KEY_UNSUPPORTED_CIPHER
-		                                        : JIT_ERR_LIBSSH;
+	if (EVP_CIPHER_CTX_set_padding(ctx, 0) != 1 ||
+	    EVP_DecryptInit_ex(ctx, NULL, NULL, kiv, kiv + c->key_len) != 1 ||
+	    (c->tag_len > 0 &&
+	     EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, (int)c->tag_len, (void *)tag) != 1) ||
+	    EVP_DecryptUpdate(ctx, out, &n, in, (int)len) != 1)
+		goto out;
+	if (EVP_DecryptFinal_ex(ctx, out + n, &fin) != 1) {
+		/* Without padding, only a GCM tag can fail here. */
+		if (c->tag_len > 0)
+			r = JIT_ERR_KEY_WRONG_PASSPHRASE;
 		goto out;
 	}
-	r = parse_private_text(out, strlen(out), NULL, 1, ret);
+	if ((size_t)n + (size_t)fin != len)
+		goto out;
+	r = 0;
 out:
-	if (out != NULL) {
-		explicit_bzero(out, strlen(out));
-		ssh_string_free_char(out);
-	}
-	if (copy != NULL)
-		OPENSSL_clear_free(copy, len + 1);
-	ssh_key_free(sk);
+	EVP_CIPHER_CTX_free(ctx);
+	ERR_clear_error();
 	return r;
 }
 
-/* Ciphers libssh 0.10 decrypts OpenSSH keys with. */
-static int openssh_cipher_supported(const char *cipher)
+/*
+ * chacha20-poly1305@openssh.com on a key file, which is packet number 0:
+ * the nonce is 0, keystream block 0 keys Poly1305 over the ciphertext, and
+ * the payload is encrypted from block 1 on. The tag is checked first.
+ * OpenSSL's 16-byte ChaCha20 IV is the 32-bit block counter (little-endian)
+ * then the nonce, so these IVs are 0 and 1 followed by zeros.
+ */
+static int chachapoly_decrypt(const uint8_t *key, const uint8_t *in, size_t len, const uint8_t *tag,
+                              uint8_t *out)
 {
-	static const char *const ciphers[] = {
-	        "aes128-ctr", "aes192-ctr", "aes256-ctr", "aes128-cbc", "aes192-cbc", "aes256-cbc",
-	};
-	size_t i;
+	static const uint8_t zero[32];
+	uint8_t iv[16] = {0}, poly_key[32], mac[16];
+	EVP_CIPHER_CTX *ctx = NULL;
+	EVP_MAC *poly = NULL;
+	EVP_MAC_CTX *mctx = NULL;
+	size_t mac_len = 0;
+	int n = 0, r = JIT_ERR_LIBCRYPTO;
 
-	for (i = 0; i < sizeof(ciphers) / sizeof(ciphers[0]); i++) {
-		if (strcmp(cipher, ciphers[i]) == 0)
-			return 1;
+	if ((ctx = EVP_CIPHER_CTX_new()) == NULL) {
+		r = JIT_ERR_ALLOC;
+		goto out;
 	}
+	if (EVP_EncryptInit_ex(ctx, EVP_chacha20(), NULL, key, iv) != 1 ||
+	    EVP_EncryptUpdate(ctx, poly_key, &n, zero, sizeof(zero)) != 1 || n != 32)
+		goto out;
+	if ((poly = EVP_MAC_fetch(NULL, "POLY1305", NULL)) == NULL ||
+	    (mctx = EVP_MAC_CTX_new(poly)) == NULL ||
+	    EVP_MAC_init(mctx, poly_key, sizeof(poly_key), NULL) != 1 ||
+	    EVP_MAC_update(mctx, in, len) != 1 ||
+	    EVP_MAC_final(mctx, mac, &mac_len, sizeof(mac)) != 1 || mac_len != sizeof(mac))
+		goto out;
+	if (CRYPTO_memcmp(mac, tag, sizeof(mac)) != 0) {
+		r = JIT_ERR_KEY_WRONG_PASSPHRASE;
+		goto out;
+	}
+	iv[0] = 1;
+	if (EVP_DecryptInit_ex(ctx, EVP_chacha20(), NULL, key, iv) != 1 ||
+	    EVP_DecryptUpdate(ctx, out, &n, in, (int)len) != 1 || (size_t)n != len)
+		goto out;
+	r = 0;
+out:
+	OPENSSL_cleanse(poly_key, sizeof(poly_key));
+	OPENSSL_cleanse(mac, sizeof(mac));
+	EVP_MAC_CTX_free(mctx);
+	EVP_MAC_free(poly);
+	EVP_CIPHER_CTX_free(ctx);
+	ERR_clear_error();
+	return r;
+}
+
+/* bcrypt's kdfoptions: string salt, uint32 rounds, and nothing after. */
+static int openssh_bcrypt_options(struct buf *b, const uint8_t **ret_salt, size_t *ret_salt_len,
+                                  uint32_t *ret_rounds)
+{
+	const uint8_t *salt;
+	size_t salt_len;
+	uint32_t rounds;
+	int r;
+
+	*ret_salt = NULL;
+	*ret_salt_len = 0;
+	*ret_rounds = 0;
+	if ((r = buf_get_string_direct(b, &salt, &salt_len)) != 0 ||
+	    (r = buf_get_u32(b, &rounds)) != 0)
+		return r;
+	if (buf_len(b) != 0)
+		return JIT_ERR_TRAILING_DATA;
+	if (salt_len == 0 || salt_len > BCRYPT_PBKDF_SALT_MAX || rounds == 0)
+		return JIT_ERR_INVALID_FORMAT;
+	/* Valid but too slow to try: the CA would hang on it. */
+	if (rounds > BCRYPT_PBKDF_ROUNDS_MAX)
+		return JIT_ERR_KEY_UNSUPPORTED_CIPHER;
+	*ret_salt = salt;
+	*ret_salt_len = salt_len;
+	*ret_rounds = rounds;
 	return 0;
 }
 
-/* The openssh-key-v1 container (decoded). text is the armored form, for libssh. */
-static int openssh_container(const uint8_t *raw, size_t raw_len, const char *text, size_t text_len,
-                             const char *passphrase, int nested, struct key **ret)
+/* The encrypted private section (sec_len whole blocks) decrypted into a new buffer. */
+static int openssh_decrypt(const struct openssh_cipher *c, const uint8_t *salt, size_t salt_len,
+                           uint32_t rounds, const char *passphrase, const uint8_t *sec,
+                           size_t sec_len, const uint8_t *tag, uint8_t **ret)
 {
-	const uint8_t *kdfopts, *pubblob, *sec;
-	size_t kdfopts_len, pub_len, sec_len;
+	uint8_t kiv[OPENSSH_KDF_OUT_MAX], *plain = NULL;
+	int r = JIT_ERR_INTERNAL;
+
+	*ret = NULL;
+	/* ssh-keygen never encrypts with an empty passphrase, and bcrypt refuses one. */
+	if (*passphrase == '\0') {
+		r = JIT_ERR_KEY_WRONG_PASSPHRASE;
+		goto out;
+	}
+	if (c->key_len + c->iv_len > sizeof(kiv))
+		goto out;
+	if ((plain = malloc(sec_len)) == NULL) {
+		r = JIT_ERR_ALLOC;
+		goto out;
+	}
+	if ((r = bcrypt_pbkdf((const uint8_t *)passphrase, strlen(passphrase), salt, salt_len,
+	                      rounds, kiv, c->key_len + c->iv_len)) != 0)
+		goto out;
+	if (c->evp == NULL)
+		r = chachapoly_decrypt(kiv, sec, sec_len, tag, plain);
+	else
+		r = evp_decrypt(c, kiv, sec, sec_len, tag, plain);
+	if (r != 0)
+		goto out;
+	*ret = plain;
+	plain = NULL;
+	r = 0;
+out:
+	OPENSSL_cleanse(kiv, sizeof(kiv));
+	if (plain != NULL)
+		OPENSSL_clear_free(plain, sec_len);
+	return r;
+}
+
+/* The openssh-key-v1 container (decoded). */
+static int openssh_container(const uint8_t *raw, size_t raw_len, const char *passphrase,
+                             struct key **ret)
+{
+	const struct openssh_cipher *c = NULL;
+	const uint8_t *kdfopts, *pubblob, *sec, *tag = NULL, *salt = NULL;
+	size_t kdfopts_len, pub_len, sec_len, salt_len = 0;
+	uint8_t *plain = NULL;
 	char *cipher = NULL, *kdf = NULL;
 	struct key *pub = NULL, *k = NULL;
-	struct buf *b = NULL;
-	uint32_t nkeys;
+	struct buf *b = NULL, *kb = NULL;
+	uint32_t nkeys, rounds = 0;
 	int r = JIT_ERR_INTERNAL;
 
 	*ret = NULL;
@@ -1315,11 +1465,39 @@ static int openssh_container(const uint8_t *raw, size_t raw_len, const char *tex
 	if ((r = buf_get_string_direct(b, &pubblob, &pub_len)) != 0 ||
 	    (r = buf_get_string_direct(b, &sec, &sec_len)) != 0)
 		goto out;
-	/* Before anything else: AEAD ciphers (their tag follows) crash libssh 0.10. */
-	if (strcmp(cipher, "none") != 0 &&
-	    (strcmp(kdf, "bcrypt") != 0 || !openssh_cipher_supported(cipher))) {
-		r = JIT_ERR_KEY_UNSUPPORTED_CIPHER;
-		goto out;
+	if (strcmp(cipher, "none") == 0) {
+		if (strcmp(kdf, "none") != 0 || kdfopts_len != 0) {
+			r = JIT_ERR_INVALID_FORMAT;
+			goto out;
+		}
+	} else {
+		/* All of the encryption is checked before a passphrase is asked for. */
+		if ((c = openssh_cipher_find(cipher)) == NULL) {
+			r = JIT_ERR_KEY_UNSUPPORTED_CIPHER;
+			goto out;
+		}
+		if (strcmp(kdf, "bcrypt") != 0) {
+			r = strcmp(kdf, "none") == 0 ? JIT_ERR_INVALID_FORMAT
+			                             : JIT_ERR_KEY_UNSUPPORTED_CIPHER;
+			goto out;
+		}
+		if ((kb = buf_from(kdfopts, kdfopts_len)) == NULL) {
+			r = JIT_ERR_ALLOC;
+			goto out;
+		}
+		if ((r = openssh_bcrypt_options(kb, &salt, &salt_len, &rounds)) != 0)
+			goto out;
+		if (sec_len < c->block_len || sec_len % c->block_len != 0) {
+			r = JIT_ERR_INVALID_FORMAT;
+			goto out;
+		}
+		if (buf_len(b) < c->tag_len) {
+			r = JIT_ERR_MESSAGE_INCOMPLETE;
+			goto out;
+		}
+		tag = buf_ptr(b);
+		if ((r = buf_consume(b, c->tag_len)) != 0)
+			goto out;
 	}
 	if (buf_len(b) != 0) {
 		r = JIT_ERR_TRAILING_DATA;
@@ -1331,38 +1509,29 @@ static int openssh_container(const uint8_t *raw, size_t raw_len, const char *tex
 		r = JIT_ERR_KEY_TYPE_UNKNOWN;
 		goto out;
 	}
-	if (strcmp(cipher, "none") == 0) {
-		if (strcmp(kdf, "none") != 0 || kdfopts_len != 0) {
-			r = JIT_ERR_INVALID_FORMAT;
-			goto out;
-		}
-		if ((r = openssh_private_section(sec, sec_len, pub, &k)) != 0)
-			goto out;
-	} else {
-		/* What libssh gives back is never encrypted again. */
-		if (nested) {
-			r = JIT_ERR_INVALID_FORMAT;
-			goto out;
-		}
+	if (c != NULL) {
 		if (passphrase == NULL) {
 			r = JIT_ERR_KEY_ENCRYPTED;
 			goto out;
 		}
-		if ((r = openssh_decrypt(text, text_len, passphrase, &k)) != 0)
+		if ((r = openssh_decrypt(c, salt, salt_len, rounds, passphrase, sec, sec_len, tag,
+		                         &plain)) != 0)
 			goto out;
-		if (!key_equal_public(k, pub)) {
-			r = JIT_ERR_KEY_INVALID;
-			goto out;
-		}
+		sec = plain;
 	}
+	if ((r = openssh_private_section(sec, sec_len, pub, c != NULL, &k)) != 0)
+		goto out;
 	*ret = k;
 	k = NULL;
 	r = 0;
 out:
+	if (plain != NULL)
+		OPENSSL_clear_free(plain, sec_len);
 	key_free(pub);
 	key_free(k);
 	free(cipher);
 	free(kdf);
+	buf_free(kb);
 	buf_free(b);
 	return r;
 }
@@ -1410,7 +1579,7 @@ out:
 	return r;
 }
 
-static int parse_private_text(const char *text, size_t len, const char *passphrase, int nested,
+static int parse_private_text(const char *text, size_t len, const char *passphrase,
                               struct key **ret)
 {
 	uint8_t *raw = NULL;
@@ -1435,7 +1604,7 @@ static int parse_private_text(const char *text, size_t len, const char *passphra
 	    memcmp(text, openssh_begin, strlen(openssh_begin)) == 0) {
 		if ((r = openssh_unarmor(text, len, &raw, &raw_len)) != 0)
 			goto out;
-		r = openssh_container(raw, raw_len, text, len, passphrase, nested, ret);
+		r = openssh_container(raw, raw_len, passphrase, ret);
 		goto out;
 	}
 	for (i = 0; i < sizeof(pem_begins) / sizeof(pem_begins[0]); i++) {
@@ -1458,7 +1627,7 @@ int key_parse_private(const uint8_t *data, size_t len, const char *passphrase, s
 	*ret = NULL;
 	if (data == NULL && len > 0)
 		return JIT_ERR_INVALID_ARGUMENT;
-	return parse_private_text((const char *)data, len, passphrase, 0, ret);
+	return parse_private_text((const char *)data, len, passphrase, ret);
 }
 
 int key_load_private(const char *path, const char *passphrase, struct key **ret)

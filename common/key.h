@@ -85,6 +85,10 @@ int key_fingerprint(const struct key *k, char **ret);
  * an encrypted key then fails with JIT_ERR_KEY_ENCRYPTED. The file must be a
  * regular file not readable by group or others (JIT_ERR_FILE_PERMISSIONS),
  * at most KEY_FILE_MAX bytes. Only key types that can sign are accepted.
+ * Encrypted OpenSSH keys: every cipher ssh-keygen offers, KDF bcrypt with
+ * at most BCRYPT_PBKDF_ROUNDS_MAX rounds (otherwise, or for another cipher
+ * or KDF, JIT_ERR_KEY_UNSUPPORTED_CIPHER); a wrong passphrase or a
+ * corrupt encrypted section gives JIT_ERR_KEY_WRONG_PASSPHRASE.
  */
 int key_load_private(const char *path, const char *passphrase, struct key **ret);
 /* The same from memory (the file's bytes). */

@@ -256,20 +256,23 @@ sign_with() {
 printf '%s\n' 'correct horse battery staple' >pass.txt
 printf '%s\n' 'wrong horse' >wrong.txt
 chmod 600 pass.txt wrong.txt
-for c in ed25519 ecdsa256; do
+# Every key type, under a block cipher and both AEAD ciphers.
+for k in ed25519:aes256-ctr ecdsa256:aes256-gcm@openssh.com \
+	rsa3072:chacha20-poly1305@openssh.com; do
+	c=${k%%:*} z=${k#*:}
 	# shellcheck disable=SC2046
 	ssh-keygen -q -N 'correct horse battery staple' $(keygen_args $c) \
-		-f "ca/enc_$c" || t_bail "ssh-keygen encrypted $c"
-	sign_with "encrypted $c" "ca/enc_$c" "ca/enc_$c.pub" \
+		-Z "$z" -f "ca/enc_$c" || t_bail "ssh-keygen encrypted $c $z"
+	sign_with "encrypted $c $z" "ca/enc_$c" "ca/enc_$c.pub" \
 		--passphrase-file pass.txt
 	run "$JIT_CA" sign -s "ca/enc_$c" -I x -n alice -V +5m \
 		--passphrase-file wrong.txt -o certs/wrong-cert.pub subj/ed25519.pub
-	expect "CA key encrypted $c: wrong passphrase refused" 3 '' \
+	expect "CA key encrypted $c $z: wrong passphrase refused" 3 '' \
 		"jit-ca: ca/enc_$c: wrong passphrase or corrupt key"
 	if [ -e certs/wrong-cert.pub ]; then
-		t_fail "CA key encrypted $c: no certificate on a wrong passphrase"
+		t_fail "CA key encrypted $c $z: no certificate on a wrong passphrase"
 	else
-		t_pass "CA key encrypted $c: no certificate on a wrong passphrase"
+		t_pass "CA key encrypted $c $z: no certificate on a wrong passphrase"
 	fi
 done
 # The passphrase file is a secret too.
