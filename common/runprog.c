@@ -380,7 +380,7 @@ static int collect(struct run *rn, uint64_t timeout_ms)
 static void finish(struct run *rn)
 {
 	struct pollfd pfd;
-	uint64_t deadline;
+	uint64_t deadline, now;
 	pid_t w;
 
 	if (rn->pid <= 0)
@@ -402,11 +402,12 @@ static void finish(struct run *rn)
 			rn->lost = true;
 			break;
 		}
-		if (now_ms() >= deadline)
+		if ((now = now_ms()) >= deadline)
 			break; /* stuck in the kernel: leave it rather than block the login */
 		if (rn->pidfd != -1) {
+			/* One clock reading: a second one past the deadline would wrap to -1. */
 			pfd = (struct pollfd){.fd = rn->pidfd, .events = POLLIN};
-			(void)poll(&pfd, 1, (int)(deadline - now_ms() + 1));
+			(void)poll(&pfd, 1, (int)(deadline - now + 1));
 		} else {
 			(void)poll(NULL, 0, POLL_SLICE);
 		}

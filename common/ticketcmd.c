@@ -17,6 +17,9 @@
 
 #define QUOTE_MAX 72 /* a value as shown in a message */
 
+/* ticketcmd.h promises CONFIG_LIST_MAX arguments; runprog checks its own limit. */
+_Static_assert(RUNPROG_ARGS_MAX == CONFIG_LIST_MAX, "argv limits differ");
+
 /*
  * The tickets file's value rules (common/config.c), which are not exported
  * from there; they must stay identical.

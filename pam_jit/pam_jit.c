@@ -457,34 +457,48 @@ static enum result decide_breakglass(struct login *l, const char *reason,
 	return RES_ALLOW;
 }
 
+#define RHOST_MAX 1025 /* NI_MAXHOST */
+
+/*
+ * A PAM item for the notify hook's environment, or "" when unset, of max
+ * bytes or more, or holding a control character: the application (or a
+ * resolver) chose it, and the hook may put it in a message or a log.
+ */
+static const char *notify_item(pam_handle_t *pamh, int type, size_t max)
+{
+	const void *item = NULL;
+	const char *s;
+	size_t i;
+
+	if (pam_get_item(pamh, type, &item) != PAM_SUCCESS || item == NULL)
+		return "";
+	s = item;
+	for (i = 0; i < max && s[i] != '\0'; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return "";
+	return i < max ? s : "";
+}
+
 /*
  * Runs breakglass.notify, if set, once a break-glass login is granted. It
  * learns the event from its environment (pam_jit(8)). Its failure is logged
  * loudly but does not deny: an emergency login must not depend on a pager.
  */
-#define RHOST_MAX 1025 /* NI_MAXHOST */
-
 static void notify_breakglass(struct login *l, const char *reason)
 {
 	const struct config_breakglass *bg = &l->cfg->breakglass;
 	struct runprog_result res;
-	const void *item = NULL;
 	char e_user[16 + CONFIG_NAME_MAX], e_reason[16 + REASON_MAX], e_rhost[16 + RHOST_MAX];
 	char e_service[16 + CONFIG_NAME_MAX], e_host[16 + HOST_NAME_MAX], e_time[40], when[32];
 	char msg[CONFIG_MSG_MAX], qp[CONFIG_MSG_MAX + 8], qu[CONFIG_NAME_MAX + 8];
-	const char *envp[10], *rhost = "", *service = "";
+	const char *envp[10], *rhost, *service;
 	int r;
 
 	memset(&res, 0, sizeof(res));
 	if (bg->notify == NULL)
 		return;
-	if (pam_get_item(l->pamh, PAM_RHOST, &item) == PAM_SUCCESS && item != NULL &&
-	    strlen(item) < RHOST_MAX)
-		rhost = item;
-	item = NULL;
-	if (pam_get_item(l->pamh, PAM_SERVICE, &item) == PAM_SUCCESS && item != NULL &&
-	    strlen(item) < CONFIG_NAME_MAX)
-		service = item;
+	rhost = notify_item(l->pamh, PAM_RHOST, RHOST_MAX);
+	service = notify_item(l->pamh, PAM_SERVICE, CONFIG_NAME_MAX);
 	if (time_format_rfc3339((uint64_t)time(NULL), when, sizeof(when)) != 0)
 		when[0] = '\0';
 	snprintf(e_user, sizeof(e_user), "JIT_USER=%s", l->user);
@@ -516,7 +530,8 @@ static void notify_breakglass(struct login *l, const char *reason)
 	else
 		pam_syslog(l->pamh, LOG_ALERT,
 		           "stage=auth event=notify result=failed user=%s msg=%s",
-		           log_value(l->user, qu, sizeof(qu)), log_value(msg, qp, sizeof(qp)));
+		           log_value(l->user, qu, sizeof(qu)),
+		           log_value(msg[0] != '\0' ? msg : jit_err(r), qp, sizeof(qp)));
 	explicit_bzero(e_reason, sizeof(e_reason));
 	runprog_result_clear(&res);
 }

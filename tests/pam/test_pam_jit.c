@@ -586,6 +586,75 @@ static void test_breakglass_notify_fails(void **state)
 		fail_msg("no permission line:\n%s", log);
 }
 
+/*
+ * Break-glass authentication and the account stage in one handle, with
+ * PAM_RHOST set as sshd sets it; returns the log.
+ */
+static const char *bg_with_rhost(const char *rhost)
+{
+	struct conv c;
+	struct pam_conv pc = {conv_fn, &c};
+	pam_handle_t *ph = NULL;
+	const char *log;
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	c.replies[0] = "BREAK-GLASS";
+	c.replies[1] = "database on fire, paging on-call";
+	c.n_replies = 2;
+	capture_start();
+	r = pam_start("jit", user, &pc, &ph);
+	if (r == PAM_SUCCESS)
+		r = pam_set_item(ph, PAM_RHOST, rhost);
+	if (r == PAM_SUCCESS)
+		r = pam_authenticate(ph, 0);
+	if (r == PAM_SUCCESS)
+		r = pam_acct_mgmt(ph, 0);
+	if (ph != NULL)
+		pam_end(ph, r);
+	log = capture_end();
+	assert_int_equal(r, PAM_SUCCESS);
+	assert_logged(log, "account", "allow", "breakglass-allowed");
+	return log;
+}
+
+/* The client's address reaches the hook, once per login; one with a control character does not. */
+static void test_breakglass_notify_rhost(void **state)
+{
+	char extra[1024], path[512], *got, *long_host;
+
+	write_file(
+	        "notify.sh", 0700,
+	        "#!/bin/sh\nprintf 'rhost=[%%s] service=[%%s]\\n' \"$JIT_RHOST\" \"$JIT_SERVICE\""
+	        " >> %s/notified\n",
+	        dir);
+	snprintf(extra, sizeof(extra), "notify = [ \"%s/notify.sh\" ];", dir);
+	write_config_bg(extra);
+	snprintf(path, sizeof(path), "%s/notified", dir);
+
+	(void)unlink(path);
+	(void)bg_with_rhost("192.0.2.7");
+	/* Not run again by the account stage. */
+	assert_non_null(got = read_notified());
+	assert_string_equal(got, "rhost=[192.0.2.7] service=[jit]\n");
+
+	(void)unlink(path);
+	(void)bg_with_rhost("evil.example\nJIT_USER=root");
+	assert_non_null(got = read_notified());
+	assert_string_equal(got, "rhost=[] service=[jit]\n");
+
+	/* Longer than a host name can be (NI_MAXHOST). */
+	long_host = malloc(1026);
+	assert_non_null(long_host);
+	memset(long_host, 'h', 1025);
+	long_host[1025] = '\0';
+	(void)unlink(path);
+	(void)bg_with_rhost(long_host);
+	free(long_host);
+	assert_non_null(got = read_notified());
+	assert_string_equal(got, "rhost=[] service=[jit]\n");
+}
+
 static void test_breakglass_not_in_group(void **state)
 {
 	struct conv c;
@@ -1420,6 +1489,7 @@ static int run_all(void)
 	        cmocka_unit_test_setup(test_breakglass_allowed, setup),
 	        cmocka_unit_test_setup(test_breakglass_notify, setup),
 	        cmocka_unit_test_setup(test_breakglass_notify_fails, setup),
+	        cmocka_unit_test_setup(test_breakglass_notify_rhost, setup),
 	        cmocka_unit_test_setup(test_breakglass_not_in_group, setup),
 	        cmocka_unit_test_setup(test_breakglass_reason, setup),
 	        cmocka_unit_test_setup(test_other_host, setup),

@@ -899,6 +899,68 @@ static void test_script_fds(void **state)
 	assert_true(others >= 1);
 }
 
+/*
+ * runprog_run() itself, as the break-glass notify hook calls it: any
+ * environment, no extra arguments, stdout dropped (out_max 0) or kept.
+ */
+static void test_runprog(void **state)
+{
+	static const char *const envp[] = {"FOO=bar baz", NULL};
+	const char *extra[] = {"x", NULL}, *none[] = {NULL};
+	const char *argv[] = {NULL, "a", "b c", NULL};
+	struct runprog_result res;
+	char path[PATH_MAX], msg[CONFIG_MSG_MAX];
+
+	(void)state;
+	/* Far more than any kept output, then a failure: all read, none kept. */
+	write_prog(path, "loud",
+	           "head -c 300000 /dev/zero | tr '\\000' a\necho 'pager down' >&2\nexit 3\n");
+	argv[0] = path;
+	memset(&res, 0x55, sizeof(res));
+	assert_int_equal(runprog_run("notify", argv, NULL, envp, 5000, 0, &res, msg, sizeof(msg)),
+	                 0);
+	assert_string_equal(msg, "");
+	assert_int_equal(res.exit_status, 3);
+	assert_null(res.out);
+	assert_int_equal(res.out_len, 0);
+	assert_string_equal(res.note, ", stderr: \"pager down\"");
+	runprog_result_clear(&res);
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+
+	/* Arguments, then extra; envp is the whole environment; output NUL-terminated. */
+	write_prog(path, "args", "printf '%s|%s|%s' \"$#\" \"$*\" \"$FOO\"\n");
+	assert_int_equal(runprog_run("notify", argv, extra, envp, 5000, 64, &res, msg, sizeof(msg)),
+	                 0);
+	assert_int_equal(res.exit_status, 0);
+	assert_int_equal(res.out_len, 17);
+	assert_string_equal(res.out, "3|a b c x|bar baz");
+	runprog_result_clear(&res);
+	/* Exactly out_max bytes are kept. */
+	assert_int_equal(runprog_run("notify", argv, none, envp, 5000, 15, &res, msg, sizeof(msg)),
+	                 0);
+	assert_int_equal(res.out_len, 15);
+	assert_string_equal(res.out, "2|a b c|bar baz");
+	runprog_result_clear(&res);
+
+	/* One byte over out_max; res stays empty. */
+	memset(&res, 0x55, sizeof(res));
+	assert_int_equal(runprog_run("notify", argv, none, envp, 5000, 14, &res, msg, sizeof(msg)),
+	                 JIT_ERR_NO_BUFFER_SPACE);
+	assert_msg(msg, path, ": more than 14 bytes of output (killed)");
+	assert_null(res.out);
+	assert_int_equal(res.out_len, 0);
+	assert_int_equal(res.exit_status, 0);
+	assert_string_equal(res.note, "");
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+
+	/* The caller's name for what it runs starts the argv message. */
+	argv[0] = NULL;
+	assert_int_equal(
+	        runprog_run("breakglass.notify", argv, NULL, envp, 5000, 0, &res, msg, sizeof(msg)),
+	        JIT_ERR_INVALID_ARGUMENT);
+	assert_string_equal(msg, "breakglass.notify: empty or more than 64 arguments");
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -908,6 +970,7 @@ int main(int argc, char **argv)
 	        cmocka_unit_test(test_failure),     cmocka_unit_test(test_timeout),
 	        cmocka_unit_test(test_too_large),   cmocka_unit_test(test_program_checks),
 	        cmocka_unit_test(test_child_state), cmocka_unit_test(test_script_fds),
+	        cmocka_unit_test(test_runprog),
 	};
 
 	if (argc > 1 && strcmp(argv[1], "--report") == 0)
