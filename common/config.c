@@ -7,7 +7,9 @@
  * bits wrap silently, an unterminated comment silently ends the file, and
  * some syntax errors leak a string. The same walk finds one ticket among
  * 100,000 without building the others (libconfig needs most of a second
- * and 200 MB for such a file).
+ * and 200 MB for such a file), reading the file in windows; an index kept
+ * beside the file spares a login even that walk while the file is
+ * unchanged (see "The index of a tickets file").
  *
  * Settings are described by tables (struct schema): one engine checks
  * unknown names, types, ranges, required keys and defaults, and one walker
@@ -24,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libconfig.h>
@@ -197,12 +200,21 @@ enum {
 	LX_SCALAR, /* number or boolean */
 };
 
-/* The text ends in a NUL and holds no other (checked first), so str*() may scan it. */
+/*
+ * The text [p, end) is followed by a NUL and holds no other (checked
+ * first). From memory it is all there is (eof). A tickets file is read in
+ * pieces: where a token or a comment reaches end before eof, the lexer
+ * returns LX_MORE, having consumed no more than blanks and whole comments,
+ * and is called again once the walk has read on.
+ */
 struct lexer {
 	const char *p;
 	const char *end;
 	unsigned line;
+	bool eof;
 };
+
+#define LX_MORE 1
 
 struct token {
 	int type;
@@ -299,94 +311,183 @@ static int lex_number(struct ctx *cx, struct lexer *lx, struct token *tk)
 	return 0;
 }
 
-/* Skips blanks and comments; an unterminated comment is an error, not the end. */
+/*
+ * Byte classes for the loops a login runs over every byte of a tickets
+ * file. Bytes from 0x80 are in no class.
+ */
+#define CB_BLANK 0x1 /* ' ' \t \r \f */
+#define CB_NAME  0x2 /* in a name after its first byte: [A-Za-z0-9_*-] */
+#define CB_WORD  0x4 /* in a name or a number: CB_NAME and . + */
+#define CB_STOP  0x8 /* ends a run of plain string bytes: " \ \n and NUL */
+
+static const unsigned char byte_class[256] = {
+        8, 0, 0, 0, 0, 0, 0, 0, 0, 1, 8, 0, 1, 1, 0, 0, /* 0x00 */
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x10 */
+        1, 0, 8, 0, 0, 0, 0, 0, 0, 0, 6, 4, 0, 6, 4, 0, /* 0x20 */
+        6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 0, 0, 0, 0, 0, 0, /* 0x30 */
+        0, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, /* 0x40 */
+        6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 0, 8, 0, 0, 6, /* 0x50 */
+        0, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, /* 0x60 */
+        6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 0, 0, 0, 0, 0, /* 0x70 */
+};
+
+static bool in_class(char c, unsigned cls)
+{
+	return (byte_class[(unsigned char)c] & cls) != 0;
+}
+
+/*
+ * Skips blanks and comments; an unterminated comment is an error, not the
+ * end. Before eof, what was skipped stays skipped, and a comment (or a "/")
+ * cut by end is left whole for after LX_MORE.
+ */
 static int lex_skip(struct ctx *cx, struct lexer *lx)
 {
-	const char *p = lx->p, *end = lx->end;
-	unsigned start;
+	const char *p = lx->p, *end = lx->end, *q;
+	unsigned line = lx->line, start;
+	int r = 0;
 
-	while (p < end) {
-		if (*p == '\n') {
-			lx->line++;
+	for (;;) {
+		while (p < end && in_class(*p, CB_BLANK))
 			p++;
-		} else if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\f') {
+		if (p == end) {
+			r = lx->eof ? 0 : LX_MORE;
+			break;
+		}
+		if (*p == '\n') {
+			line++;
 			p++;
 		} else if (*p == '#' || (*p == '/' && end - p >= 2 && p[1] == '/')) {
-			p += strcspn(p, "\n");
+			if ((q = memchr(p, '\n', (size_t)(end - p))) == NULL && !lx->eof) {
+				r = LX_MORE;
+				break;
+			}
+			p = q != NULL ? q : end;
 		} else if (*p == '/' && end - p >= 2 && p[1] == '*') {
-			start = lx->line;
-			for (p += 2;; p++) {
-				if (p == end) {
-					lx->p = p;
+			start = line;
+			for (q = p + 2;; q++) {
+				/* "*" last: the "/" may follow. */
+				if (!lx->eof && (q == end || (*q == '*' && q + 1 == end))) {
+					r = LX_MORE;
+					break;
+				}
+				if (q == end) {
+					lx->p = q;
+					lx->line = line;
 					return fail(cx, JIT_ERR_CONFIG_SYNTAX, start, NULL,
 					            "unterminated comment");
 				}
-				if (*p == '\n')
-					lx->line++;
-				else if (*p == '*' && end - p >= 2 && p[1] == '/')
+				if (*q == '\n')
+					line++;
+				else if (*q == '*' && q[1] == '/')
 					break;
 			}
-			p += 2;
+			if (r == LX_MORE) {
+				line = start;
+				break;
+			}
+			p = q + 2;
 		} else {
+			if (*p == '/' && p + 1 == end && !lx->eof)
+				r = LX_MORE;
 			break;
 		}
 	}
 	lx->p = p;
-	return 0;
+	lx->line = line;
+	return r;
+}
+
+static int punct_type(int c)
+{
+	switch (c) {
+	case '=':
+	case ':':
+		return LX_EQUALS;
+	case ',':
+		return LX_COMMA;
+	case ';':
+		return LX_SEMICOLON;
+	case '{':
+		return LX_GROUP_OPEN;
+	case '}':
+		return LX_GROUP_CLOSE;
+	case '[':
+		return LX_ARRAY_OPEN;
+	case ']':
+		return LX_ARRAY_CLOSE;
+	case '(':
+		return LX_LIST_OPEN;
+	case ')':
+		return LX_LIST_CLOSE;
+	default:
+		return LX_EOF;
+	}
 }
 
 static int lex(struct ctx *cx, struct lexer *lx, struct token *tk)
 {
-	static const char punct[] = "=:,;{}[]()";
-	static const int punct_type[] = {
-	        LX_EQUALS,      LX_EQUALS,     LX_COMMA,       LX_SEMICOLON, LX_GROUP_OPEN,
-	        LX_GROUP_CLOSE, LX_ARRAY_OPEN, LX_ARRAY_CLOSE, LX_LIST_OPEN, LX_LIST_CLOSE};
-	const char *p, *end = lx->end, *hit;
-	int r;
+	const char *p, *end = lx->end;
+	unsigned line;
+	int r, type;
 
 	if ((r = lex_skip(cx, lx)) != 0)
 		return r;
 	p = lx->p;
+	line = lx->line;
 	tk->s = p;
 	tk->len = 0;
-	tk->line = lx->line;
+	tk->line = line;
 	if (p == end) {
 		tk->type = LX_EOF;
 		return 0;
 	}
 	if (*p == '"') {
-		for (p++;;) {
-			p += strcspn(p, "\"\\\n");
-			if (p == end)
-				return fail(cx, JIT_ERR_CONFIG_SYNTAX, tk->line, NULL,
-				            "unterminated string");
+		/* The NUL after end stops the run too. */
+		for (p++;; p++) {
+			while (!in_class(*p, CB_STOP))
+				p++;
+			if (p == end || (*p == '\\' && p + 1 == end)) {
+				if (!lx->eof)
+					return LX_MORE;
+				if (p == end)
+					return fail(cx, JIT_ERR_CONFIG_SYNTAX, tk->line, NULL,
+					            "unterminated string");
+			}
 			if (*p == '"')
 				break;
 			/* An escape never ends the string: skip what it quotes. */
 			if (*p == '\\' && end - p >= 2)
 				p++;
-			if (*p++ == '\n')
-				lx->line++;
+			if (*p == '\n')
+				line++;
 		}
 		p++;
 		tk->type = LX_STRING;
+	} else if ((type = punct_type(*p)) != LX_EOF) {
+		tk->type = type;
+		p++;
+	} else if (is_alpha(*p) || *p == '*') {
+		for (p++; p < end && in_class(*p, CB_NAME); p++)
+			;
+		if (p == end && !lx->eof)
+			return LX_MORE;
+		tk->type = LX_NAME;
+		if ((p - tk->s == 4 && (*tk->s | 0x20) == 't' &&
+		     strncasecmp(tk->s, "true", 4) == 0) ||
+		    (p - tk->s == 5 && (*tk->s | 0x20) == 'f' &&
+		     strncasecmp(tk->s, "false", 5) == 0))
+			tk->type = LX_SCALAR;
+	} else if (is_digit(*p) || *p == '-' || *p == '+' || *p == '.') {
+		/* All of a number must be here: lex_number reads to its end. */
+		for (p++; p < end && in_class(*p, CB_WORD); p++)
+			;
+		if (p == end && !lx->eof)
+			return LX_MORE;
+		return lex_number(cx, lx, tk);
 	} else if (*p == '@') {
 		return fail(cx, JIT_ERR_CONFIG_SYNTAX, tk->line, NULL,
 		            "@include is not allowed: the configuration is one file");
-	} else if ((hit = memchr(punct, *p, sizeof(punct) - 1)) != NULL) {
-		tk->type = punct_type[hit - punct];
-		p++;
-	} else if (is_alpha(*p) || *p == '*') {
-		for (p++; p < end &&
-		          (is_alpha(*p) || is_digit(*p) || *p == '-' || *p == '_' || *p == '*');
-		     p++)
-			;
-		tk->type = LX_NAME;
-		if ((p - tk->s == 4 && strncasecmp(tk->s, "true", 4) == 0) ||
-		    (p - tk->s == 5 && strncasecmp(tk->s, "false", 5) == 0))
-			tk->type = LX_SCALAR;
-	} else if (is_digit(*p) || *p == '-' || *p == '+' || *p == '.') {
-		return lex_number(cx, lx, tk);
 	} else {
 		return fail(cx, JIT_ERR_CONFIG_SYNTAX, tk->line, NULL,
 		            "syntax error: unexpected character 0x%02x",
@@ -394,6 +495,7 @@ static int lex(struct ctx *cx, struct lexer *lx, struct token *tk)
 	}
 	tk->len = (size_t)(p - tk->s);
 	lx->p = p;
+	lx->line = line;
 	return 0;
 }
 
@@ -414,16 +516,163 @@ struct frame {
 	unsigned char state;
 };
 
+/* An entry of a tickets file's index (see tickets_lookup): fixed size, host order. */
+struct index_rec {
+	uint64_t hash;   /* id_hash() of its id */
+	uint64_t offset; /* of its "{" in the file */
+	uint32_t length; /* to after its "}" */
+	uint32_t line;   /* of its "{" */
+	uint32_t index;  /* in the tickets list */
+	uint32_t pad;
+};
+
 struct scan {
 	const char *id;
-	size_t entries;    /* entries of the tickets list so far */
-	size_t found;      /* entries with this id */
-	size_t index;      /* of the first one */
-	const char *start; /* its text, from "{" */
-	const char *end;   /* to after "}" */
-	unsigned line;     /* of its "{" */
-	unsigned line2;    /* of a second one's */
+	size_t entries; /* entries of the tickets list so far */
+	size_t found;   /* entries with this id */
+	size_t index;   /* of the first one */
+	char *one;      /* "tickets = (" its text from "{" to "}" ");" */
+	unsigned line;  /* of its "{" */
+	unsigned line2; /* of a second one's */
+	/* With collect, every entry whose id is a ticket id, in file order. */
+	bool collect;
+	struct index_rec *recs;
+	size_t n_recs;
+	size_t cap_recs;
 };
+
+/* FNV-1a: spreads ids over the index; equal hashes are told apart by reading the entries. */
+static uint64_t id_hash(const char *id)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (; *id != '\0'; id++)
+		h = (h ^ (unsigned char)*id) * 1099511628211ULL;
+	return h;
+}
+
+/* Notes an entry for the index; past TICKETS_MAX or out of memory there is no index. */
+static void add_rec(struct scan *sc, const struct index_rec *rec)
+{
+	struct index_rec *n;
+	size_t cap;
+
+	if (sc->n_recs == sc->cap_recs) {
+		cap = sc->cap_recs == 0 ? 1024 : sc->cap_recs * 2;
+		if (cap > TICKETS_MAX)
+			cap = TICKETS_MAX;
+		if (sc->n_recs == cap || (n = reallocarray(sc->recs, cap, sizeof(*n))) == NULL) {
+			free(sc->recs);
+			sc->recs = NULL;
+			sc->n_recs = sc->cap_recs = 0;
+			sc->collect = false;
+			return;
+		}
+		sc->recs = n;
+		sc->cap_recs = cap;
+	}
+	sc->recs[sc->n_recs++] = *rec;
+}
+
+/*
+ * A tickets file read in windows rather than whole: buf holds len bytes of
+ * it and a NUL, from the token (or, while it may be the one searched for,
+ * the entry) under the lexer on. A login so reads the file once through a
+ * cache-sized buffer, instead of faulting in, copying and wiping an
+ * allocation the size of the file; buf grows only for an entry or comment
+ * larger than it.
+ */
+#define TICKETS_WINDOW (64 * 1024)
+
+struct reader {
+	int fd;
+	char *buf;
+	size_t len;
+	size_t cap;   /* allocated, with the NUL */
+	size_t total; /* bytes read */
+	size_t max;   /* of the file */
+};
+
+/*
+ * Drops the text before keep, reads on, and points lx at what the buffer
+ * now holds; *ret_dropped is how far the kept text moved back. A NUL read
+ * is an error at its line, as read_text() reports it.
+ */
+static int read_on(struct ctx *cx, struct reader *rd, struct lexer *lx, const char *keep,
+                   size_t *ret_dropped)
+{
+	char err[128], *nb, probe;
+	const char *nul, *c;
+	size_t off, want;
+	unsigned line;
+	ssize_t n;
+
+	*ret_dropped = 0;
+	if (rd == NULL || lx->eof || keep < rd->buf || keep > lx->p)
+		return fail(cx, JIT_ERR_INTERNAL, 0, NULL, "internal error");
+	off = (size_t)(keep - rd->buf);
+	memmove(rd->buf, keep, rd->len - off);
+	rd->len -= off;
+	lx->p -= off;
+	if (rd->len + 1 == rd->cap && rd->cap <= rd->max) {
+		want = rd->cap > rd->max / 2 ? rd->max + 1 : rd->cap * 2;
+		if ((nb = malloc(want)) == NULL)
+			return fail(cx, JIT_ERR_ALLOC, 0, NULL, "out of memory");
+		memcpy(nb, rd->buf, rd->len);
+		lx->p = nb + (lx->p - rd->buf);
+		OPENSSL_clear_free(rd->buf, rd->cap);
+		rd->buf = nb;
+		rd->cap = want;
+	}
+	for (;;) {
+		/* Full at max bytes: one more byte means too large. */
+		if (rd->len + 1 == rd->cap)
+			n = read(rd->fd, &probe, 1);
+		else
+			n = read(rd->fd, rd->buf + rd->len, rd->cap - 1 - rd->len);
+		if (n != -1 || errno != EINTR)
+			break;
+	}
+	if (n == -1)
+		return fail(cx, JIT_ERR_SYSTEM, 0, NULL, "%s", strerror_r(errno, err, sizeof(err)));
+	if (n > 0 && (rd->len + 1 == rd->cap || (size_t)n > rd->max - rd->total))
+		return fail(cx, JIT_ERR_FILE_TOO_LARGE, 0, NULL, "larger than %zu bytes", rd->max);
+	if ((nul = memchr(rd->buf + rd->len, '\0', (size_t)n)) != NULL) {
+		for (line = lx->line, c = lx->p; c < nul; c++)
+			line += *c == '\n';
+		return fail(cx, JIT_ERR_CONFIG_SYNTAX, line, NULL, "contains a NUL byte");
+	}
+	rd->total += (size_t)n;
+	rd->len += (size_t)n;
+	rd->buf[rd->len] = '\0';
+	lx->end = rd->buf + rd->len;
+	lx->eof = n == 0;
+	*ret_dropped = off;
+	return 0;
+}
+
+/* Where q, in the walk's text, lies in the file (or the text). */
+static uint64_t file_offset(const struct reader *rd, const char *base, const char *q)
+{
+	return (rd != NULL ? rd->total - rd->len : 0) + (uint64_t)(q - base);
+}
+
+/* One entry as a tickets file of its own: ENTRY_HEAD, its text from "{" to "}", ENTRY_TAIL. */
+static const char entry_head[] = "tickets = (";
+static const char entry_tail[] = ");";
+
+/* Keeps the matched entry, text[0, n), for libconfig. */
+static int keep_entry(struct ctx *cx, struct scan *sc, const char *text, size_t n)
+{
+	size_t hl = sizeof(entry_head) - 1;
+
+	if ((sc->one = malloc(hl + n + sizeof(entry_tail))) == NULL)
+		return fail(cx, JIT_ERR_ALLOC, 0, NULL, "out of memory");
+	memcpy(sc->one, entry_head, hl);
+	memcpy(sc->one + hl, text, n);
+	memcpy(sc->one + hl + n, entry_tail, sizeof(entry_tail));
+	return 0;
+}
 
 /* Appends a string token's value, unescaped as libconfig does; false when it does not fit. */
 static bool string_append(const struct token *tk, char *buf, size_t *len, size_t cap)
@@ -484,24 +733,76 @@ static bool is_close(const struct frame *f, int type)
 	       (f->kind == F_GROUP && type == LX_GROUP_CLOSE);
 }
 
-/* Depth 0 is the file; for tickets, 1 the tickets list and 2 an entry. */
-static int walk(struct ctx *cx, const char *text, size_t len, struct scan *sc)
+/*
+ * Depth 0 is the file; for tickets, 1 the tickets list and 2 an entry. The
+ * text is text[0, len), or with rd whatever read_on() brings.
+ */
+static int walk(struct ctx *cx, const char *text, size_t len, struct reader *rd, struct scan *sc)
 {
 	struct frame st[SCAN_DEPTH];
-	struct lexer lx = {text, text + len, 1}, peek;
+	struct lexer lx;
 	struct token tk, nx;
 	struct frame *f;
-	const char *entry = NULL;
+	const char *base;
 	char idbuf[TICKET_ID_MAX + 2], p[SETTING_PATH_MAX];
-	size_t depth = 0, idlen = 0;
+	size_t depth = 0, idlen = 0, entry = 0, dropped;
 	unsigned entry_line = 0;
-	bool is_id = false, id_seen = false, have_tickets = false, fits, matched = false;
+	bool is_id = false, id_seen = false, have_tickets = false, fits = false, matched = false;
+	bool in_string = false;
+	/* The entry under the lexer may be the one searched for: its text stays. */
+	bool keep_it = false;
+	/* With sc->collect: the entry under the lexer, for the index. */
+	struct index_rec rec;
+	bool rec_ok = false;
 	int r;
 
+	if (rd != NULL) {
+		lx.p = lx.end = base = rd->buf;
+		lx.eof = false;
+	} else {
+		lx.p = base = text;
+		lx.end = text + len;
+		lx.eof = true;
+	}
+	lx.line = 1;
 	st[0].kind = F_ROOT;
 	st[0].state = S_NAME;
 	for (;;) {
-		if ((r = lex(cx, &lx, &tk)) != 0)
+		if (in_string) {
+			/* Adjacent strings are one value. */
+			if ((r = lex_skip(cx, &lx)) == LX_MORE)
+				goto more;
+			if (r != 0)
+				return r;
+			if (lx.p < lx.end && *lx.p == '"') {
+				if ((r = lex(cx, &lx, &nx)) == LX_MORE)
+					goto more;
+				if (r != 0)
+					return r;
+				if (is_id && fits)
+					fits = string_append(&nx, idbuf, &idlen, sizeof(idbuf));
+				continue;
+			}
+			in_string = false;
+			if (is_id && fits && strcmp(idbuf, sc->id) == 0) {
+				if (sc->found++ == 0) {
+					sc->index = sc->entries - 1;
+					sc->line = entry_line;
+					matched = true;
+				} else if (sc->found == 2) {
+					sc->line2 = entry_line;
+				}
+			}
+			keep_it = keep_it && (!is_id || matched);
+			if (is_id && fits && sc->collect && config_is_ticket_id(idbuf)) {
+				rec.hash = id_hash(idbuf);
+				rec_ok = true;
+			}
+			is_id = false;
+		}
+		if ((r = lex(cx, &lx, &tk)) == LX_MORE)
+			goto more;
+		if (r != 0)
 			return r;
 		f = &st[depth];
 		if (f->state == S_TERM) {
@@ -514,9 +815,18 @@ static int walk(struct ctx *cx, const char *text, size_t len, struct scan *sc)
 			if (tk.type == LX_EOF && f->kind == F_ROOT)
 				goto done;
 			if (is_close(f, tk.type)) {
-				if (depth == 2 && matched)
-					sc->end = tk.s + 1;
+				if (depth == 2 && matched &&
+				    (r = keep_entry(cx, sc, base + entry,
+				                    (size_t)(tk.s + 1 - (base + entry)))) != 0)
+					return r;
+				if (depth == 2 && rec_ok) {
+					rec.length = (uint32_t)(file_offset(rd, base, tk.s) + 1 -
+					                        rec.offset);
+					add_rec(sc, &rec);
+					rec_ok = false;
+				}
 				matched = matched && depth != 2;
+				keep_it = keep_it && depth != 2;
 				depth--;
 				continue;
 			}
@@ -582,9 +892,15 @@ static int walk(struct ctx *cx, const char *text, size_t len, struct scan *sc)
 				            "expected a group { ... }");
 			}
 			sc->entries++;
-			entry = tk.s;
+			entry = (size_t)(tk.s - base);
 			entry_line = tk.line;
 			id_seen = false;
+			keep_it = true;
+			memset(&rec, 0, sizeof(rec));
+			rec.offset = file_offset(rd, base, tk.s);
+			rec.line = entry_line;
+			rec.index = (uint32_t)(sc->entries - 1);
+			rec_ok = false;
 		}
 		switch (tk.type) {
 		case LX_SCALAR:
@@ -592,29 +908,8 @@ static int walk(struct ctx *cx, const char *text, size_t len, struct scan *sc)
 		case LX_STRING:
 			idlen = 0;
 			fits = !is_id || string_append(&tk, idbuf, &idlen, sizeof(idbuf));
-			/* Adjacent strings are one value. */
-			for (;;) {
-				peek = lx;
-				if ((r = lex_skip(cx, &peek)) != 0)
-					return r;
-				if (peek.p == peek.end || *peek.p != '"')
-					break;
-				if ((r = lex(cx, &lx, &nx)) != 0)
-					return r;
-				if (is_id && fits)
-					fits = string_append(&nx, idbuf, &idlen, sizeof(idbuf));
-			}
-			if (is_id && fits && strcmp(idbuf, sc->id) == 0) {
-				if (sc->found++ == 0) {
-					sc->index = sc->entries - 1;
-					sc->start = entry;
-					sc->line = entry_line;
-					matched = true;
-				} else if (sc->found == 2) {
-					sc->line2 = entry_line;
-				}
-			}
-			break;
+			in_string = true;
+			continue;
 		case LX_GROUP_OPEN:
 		case LX_LIST_OPEN:
 		case LX_ARRAY_OPEN:
@@ -630,7 +925,17 @@ static int walk(struct ctx *cx, const char *text, size_t len, struct scan *sc)
 		default:
 			return fail(cx, JIT_ERR_CONFIG_SYNTAX, tk.line, NULL, "syntax error");
 		}
+		/* An id that is not a string matches nothing. */
+		keep_it = keep_it && !is_id;
 		is_id = false;
+		continue;
+	more:
+		/* Before eof only a file is read on; from memory lx.eof is set. */
+		if ((r = read_on(cx, rd, &lx, keep_it ? base + entry : lx.p, &dropped)) != 0)
+			return r;
+		if (keep_it)
+			entry -= dropped;
+		base = rd->buf;
 	}
 done:
 	if (sc != NULL && !have_tickets)
@@ -650,7 +955,7 @@ static int read_text(struct ctx *cx, const char *text, size_t len, config_t *lc)
 			line += *p == '\n';
 		return fail(cx, JIT_ERR_CONFIG_SYNTAX, line, NULL, "contains a NUL byte");
 	}
-	if ((r = walk(cx, text, len, NULL)) != 0)
+	if ((r = walk(cx, text, len, NULL, NULL)) != 0)
 		return r;
 	if (config_read_string(lc, text) != CONFIG_TRUE)
 		return fail(cx, JIT_ERR_CONFIG_SYNTAX, (unsigned)config_error_line(lc), NULL, "%s",
@@ -1882,17 +2187,14 @@ static const struct schema config_schema = {
         config_keys, COUNT(config_keys), sizeof(struct jit_config), NULL, NULL, NULL};
 
 /* Reads a file we must trust, with a message saying precisely why not. */
-static int read_trusted(const char *path, size_t max, uint8_t **ret, size_t *ret_len, char *msg,
+static void trusted_msg(const char *path, size_t max, int r, int saved_errno, char *msg,
                         size_t msglen)
 {
 	char err[128];
 	struct stat st;
-	int r, saved_errno;
 
-	r = file_read(path, max, FILE_TRUSTED, ret, ret_len);
-	saved_errno = errno;
 	if (r == 0 || msg == NULL || msglen == 0)
-		return r;
+		return;
 	switch (r) {
 	case JIT_ERR_FILE_PERMISSIONS:
 		if (lstat(path, &st) == 0 && st.st_uid != 0 && st.st_uid != geteuid()) {
@@ -1927,6 +2229,16 @@ static int read_trusted(const char *path, size_t max, uint8_t **ret, size_t *ret
 		snprintf(msg, msglen, "%s: %s", path, jit_err(r));
 		break;
 	}
+}
+
+static int read_trusted(const char *path, size_t max, uint8_t **ret, size_t *ret_len, char *msg,
+                        size_t msglen)
+{
+	int r, saved_errno;
+
+	r = file_read(path, max, FILE_TRUSTED, ret, ret_len);
+	saved_errno = errno;
+	trusted_msg(path, max, r, saved_errno, msg, msglen);
 	errno = saved_errno;
 	return r;
 }
@@ -2176,23 +2488,79 @@ void ticket_free(struct ticket *t)
 	free(t);
 }
 
-int tickets_lookup_string(const char *name, const char *text, size_t len, const char *id,
-                          struct ticket **ret, char *msg, size_t msglen)
+/*
+ * After the walk: the entry found, parsed by libconfig on its own (its lines
+ * shift back by line_offset) and checked like every entry of a whole file.
+ */
+static int lookup_found(struct ctx *cx, const char *id, const struct scan *sc, struct ticket **ret)
 {
-	static const char head[] = "tickets = (";
-	static const char tail[] = ");";
 	const config_setting_t *list, *e;
 	struct ticket *t = NULL;
-	struct scan sc;
-	struct ctx cx;
 	config_t lc;
-	char q[QUOTE_MAX], p[SETTING_PATH_MAX], *one = NULL;
-	const char *nul, *c;
-	size_t n;
-	unsigned line = 1;
+	char q[QUOTE_MAX], p[SETTING_PATH_MAX];
 	int r = JIT_ERR_INTERNAL;
 
 	config_init(&lc);
+	if (sc->found == 0) {
+		r = fail(cx, JIT_ERR_NOT_FOUND, 0, NULL, "no ticket %s", quote(id, q, sizeof(q)));
+		goto out;
+	}
+	if (sc->found > 1) {
+		r = fail(cx, JIT_ERR_CONFIG_INVALID, sc->line2, "tickets",
+		         "id %s is used more than once (lines %u and %u)", quote(id, q, sizeof(q)),
+		         sc->line, sc->line2);
+		goto out;
+	}
+	if (sc->one == NULL) {
+		r = fail(cx, JIT_ERR_INTERNAL, 0, NULL, "internal error");
+		goto out;
+	}
+	cx->line_offset = sc->line - 1;
+	if (config_read_string(&lc, sc->one) != CONFIG_TRUE) {
+		r = fail(cx, JIT_ERR_CONFIG_SYNTAX, (unsigned)config_error_line(&lc), NULL, "%s",
+		         config_error_text(&lc) != NULL ? config_error_text(&lc) : "syntax error");
+		goto out;
+	}
+	if ((list = config_lookup(&lc, "tickets")) == NULL ||
+	    (e = config_setting_get_elem(list, 0)) == NULL) {
+		r = fail(cx, JIT_ERR_INTERNAL, 0, NULL, "internal error");
+		goto out;
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		r = fail(cx, JIT_ERR_ALLOC, 0, NULL, "out of memory");
+		goto out;
+	}
+	path_index(p, sizeof(p), "tickets", sc->index);
+	set_label(cx, &ticket_schema, e);
+	if ((r = parse_group(cx, e, p, &ticket_schema, t)) != 0) {
+		if (r == JIT_ERR_ALLOC)
+			fail(cx, r, 0, NULL, "out of memory");
+		goto out;
+	}
+	if (strcmp(t->id, id) != 0) {
+		r = fail(cx, JIT_ERR_INTERNAL, 0, NULL, "internal error");
+		goto out;
+	}
+	*ret = t;
+	t = NULL;
+	r = 0;
+out:
+	ticket_free(t);
+	config_destroy(&lc);
+	return r;
+}
+
+int tickets_lookup_string(const char *name, const char *text, size_t len, const char *id,
+                          struct ticket **ret, char *msg, size_t msglen)
+{
+	struct scan sc;
+	struct ctx cx;
+	char q[QUOTE_MAX];
+	const char *nul, *c;
+	unsigned line = 1;
+	int r = JIT_ERR_INTERNAL;
+
+	memset(&sc, 0, sizeof(sc));
 	ctx_init(&cx, name != NULL ? name : "(tickets)", 0, msg, msglen);
 	if (ret != NULL)
 		*ret = NULL;
@@ -2212,76 +2580,304 @@ int tickets_lookup_string(const char *name, const char *text, size_t len, const 
 		r = fail(&cx, JIT_ERR_CONFIG_SYNTAX, line, NULL, "contains a NUL byte");
 		goto out;
 	}
-	memset(&sc, 0, sizeof(sc));
 	sc.id = id;
-	if ((r = walk(&cx, text, len, &sc)) != 0)
+	if ((r = walk(&cx, text, len, NULL, &sc)) != 0)
 		goto out;
-	if (sc.found == 0) {
-		r = fail(&cx, JIT_ERR_NOT_FOUND, 0, NULL, "no ticket %s", quote(id, q, sizeof(q)));
-		goto out;
-	}
-	if (sc.found > 1) {
-		r = fail(&cx, JIT_ERR_CONFIG_INVALID, sc.line2, "tickets",
-		         "id %s is used more than once (lines %u and %u)", quote(id, q, sizeof(q)),
-		         sc.line, sc.line2);
-		goto out;
-	}
-	if (sc.start == NULL || sc.end == NULL || sc.end <= sc.start) {
-		r = fail(&cx, JIT_ERR_INTERNAL, 0, NULL, "internal error");
-		goto out;
-	}
-	/* libconfig parses only this entry; its lines shift back by line_offset. */
-	n = (size_t)(sc.end - sc.start);
-	if ((one = malloc(sizeof(head) - 1 + n + sizeof(tail))) == NULL) {
-		r = fail(&cx, JIT_ERR_ALLOC, 0, NULL, "out of memory");
-		goto out;
-	}
-	memcpy(one, head, sizeof(head) - 1);
-	memcpy(one + sizeof(head) - 1, sc.start, n);
-	memcpy(one + sizeof(head) - 1 + n, tail, sizeof(tail));
-	cx.line_offset = sc.line - 1;
-	if (config_read_string(&lc, one) != CONFIG_TRUE) {
-		r = fail(&cx, JIT_ERR_CONFIG_SYNTAX, (unsigned)config_error_line(&lc), NULL, "%s",
-		         config_error_text(&lc) != NULL ? config_error_text(&lc) : "syntax error");
+	r = lookup_found(&cx, id, &sc, ret);
+out:
+	free(sc.one);
+	return r;
+}
+
+/*
+ * Opens a tickets file as file_read() opens a trusted one: no symbolic
+ * link, a regular file owned by root or us, not group or world writable,
+ * at most TICKETS_FILE_MAX bytes; the same error codes.
+ */
+static int tickets_open(const char *path, int *ret_fd, struct stat *ret_st)
+{
+	struct stat st;
+	int fd = -1, fl, saved_errno, r = JIT_ERR_INTERNAL;
+
+	*ret_fd = -1;
+	memset(ret_st, 0, sizeof(*ret_st));
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it. */
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) == -1) {
+		r = (errno == ELOOP || errno == ENXIO) ? JIT_ERR_FILE_TYPE : JIT_ERR_SYSTEM;
 		goto out;
 	}
-	if ((list = config_lookup(&lc, "tickets")) == NULL ||
-	    (e = config_setting_get_elem(list, 0)) == NULL) {
-		r = fail(&cx, JIT_ERR_INTERNAL, 0, NULL, "internal error");
+	if (fstat(fd, &st) == -1) {
+		r = JIT_ERR_SYSTEM;
 		goto out;
 	}
-	if ((t = calloc(1, sizeof(*t))) == NULL) {
-		r = fail(&cx, JIT_ERR_ALLOC, 0, NULL, "out of memory");
+	if (!S_ISREG(st.st_mode)) {
+		r = JIT_ERR_FILE_TYPE;
 		goto out;
 	}
-	path_index(p, sizeof(p), "tickets", sc.index);
-	set_label(&cx, &ticket_schema, e);
-	if ((r = parse_group(&cx, e, p, &ticket_schema, t)) != 0) {
-		if (r == JIT_ERR_ALLOC)
-			fail(&cx, r, 0, NULL, "out of memory");
+	if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 022) != 0) {
+		r = JIT_ERR_FILE_PERMISSIONS;
 		goto out;
 	}
-	if (strcmp(t->id, id) != 0) {
-		r = fail(&cx, JIT_ERR_INTERNAL, 0, NULL, "internal error");
+	if (st.st_size < 0 || (uint64_t)st.st_size > TICKETS_FILE_MAX) {
+		r = JIT_ERR_FILE_TOO_LARGE;
 		goto out;
 	}
-	*ret = t;
-	t = NULL;
+	if ((fl = fcntl(fd, F_GETFL)) == -1 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1) {
+		r = JIT_ERR_SYSTEM;
+		goto out;
+	}
+	*ret_fd = fd;
+	*ret_st = st;
+	fd = -1;
 	r = 0;
 out:
-	ticket_free(t);
+	if (fd != -1) {
+		saved_errno = errno;
+		close(fd);
+		errno = saved_errno;
+	}
+	return r;
+}
+
+/*
+ * The index of a tickets file. A lookup checks the syntax of the whole file
+ * and that the id occurs once; walking 100,000 entries takes tens of
+ * milliseconds, and a login looks its ticket up three times (auth, account,
+ * the agent's start). So a walk that finds a large file sound also writes
+ * PATH.index beside it: the file's identity (device, inode, size, mtime,
+ * ctime) and, sorted by id_hash(), where each entry with a ticket id lies.
+ * While the file keeps that identity, a lookup reads the index instead: the
+ * verdict on the whole file is the same, as the text is; it reads and
+ * checks only the entries whose id hashes alike, and the answer (found,
+ * duplicate at these lines, absent) is the walk's. Anything amiss with the
+ * index (absent, not trusted, another identity, an entry that does not say
+ * what it should) means the walk, as without one.
+ *
+ * The kernel sets ctime to the current time at every change of the file,
+ * and no call sets it otherwise; an index is only written for a file whose
+ * ctime is INDEX_SETTLE seconds old, so a later change, even within one
+ * tick of the clock that stamped the previous one, cannot keep the
+ * identity (short of the clock being set back to that very time).
+ */
+#define INDEX_MAGIC  "JITTIX1\n"
+#define INDEX_SETTLE 2 /* seconds */
+#define INDEX_SUFFIX ".index"
+/* Smaller files are walked: under a millisecond, less than reading an index. */
+#define INDEX_MIN_SIZE (256 * 1024)
+
+struct index_head {
+	char magic[8];
+	uint64_t dev;
+	uint64_t ino;
+	uint64_t size;
+	int64_t mtime_sec;
+	int64_t mtime_nsec;
+	int64_t ctime_sec;
+	int64_t ctime_nsec;
+	uint64_t count; /* of records after the head */
+};
+
+static void index_head_of(const struct stat *st, uint64_t count, struct index_head *h)
+{
+	memset(h, 0, sizeof(*h));
+	memcpy(h->magic, INDEX_MAGIC, sizeof(h->magic));
+	h->dev = (uint64_t)st->st_dev;
+	h->ino = (uint64_t)st->st_ino;
+	h->size = (uint64_t)st->st_size;
+	h->mtime_sec = (int64_t)st->st_mtim.tv_sec;
+	h->mtime_nsec = (int64_t)st->st_mtim.tv_nsec;
+	h->ctime_sec = (int64_t)st->st_ctim.tv_sec;
+	h->ctime_nsec = (int64_t)st->st_ctim.tv_nsec;
+	h->count = count;
+}
+
+static bool same_identity(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* A file whose last change is at least INDEX_SETTLE seconds old. */
+static bool settled(const struct stat *st)
+{
+	struct timespec now;
+
+	if (clock_gettime(CLOCK_REALTIME, &now) != 0 || now.tv_sec < st->st_ctim.tv_sec)
+		return false;
+	return now.tv_sec - st->st_ctim.tv_sec > INDEX_SETTLE ||
+	       (now.tv_sec - st->st_ctim.tv_sec == INDEX_SETTLE &&
+	        now.tv_nsec >= st->st_ctim.tv_nsec);
+}
+
+static int rec_cmp(const void *a, const void *b)
+{
+	const struct index_rec *x = a, *y = b;
+
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* Best effort: without an index, lookups walk the file. */
+static void index_write(const char *ipath, const struct stat *st, struct scan *sc)
+{
+	struct index_head h;
+	uint8_t *data;
+	size_t n;
+
+	if (sc->n_recs > 0)
+		qsort(sc->recs, sc->n_recs, sizeof(*sc->recs), rec_cmp);
+	index_head_of(st, sc->n_recs, &h);
+	n = sizeof(h) + sc->n_recs * sizeof(*sc->recs);
+	if ((data = malloc(n)) == NULL)
+		return;
+	memcpy(data, &h, sizeof(h));
+	if (sc->n_recs > 0)
+		memcpy(data + sizeof(h), sc->recs, sc->n_recs * sizeof(*sc->recs));
+	(void)file_write_atomic(ipath, data, n, st->st_mode & 0644);
+	free(data);
+}
+
+static bool pread_all(int fd, void *buf, size_t n, uint64_t off)
+{
+	ssize_t k;
+
+	while (n > 0) {
+		k = pread(fd, buf, n, (off_t)off);
+		if (k == -1 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return false;
+		buf = (uint8_t *)buf + k;
+		n -= (size_t)k;
+		off += (uint64_t)k;
+	}
+	return true;
+}
+
+/*
+ * Whether the entry rec points at is id's: its text, read from fd, walked
+ * on its own. *ret_match is set when it is, with its text kept in *ret_one.
+ * false: the entry is not what the index says.
+ */
+static bool index_entry(struct ctx *cx, int fd, const struct index_rec *rec, const char *id,
+                        bool *ret_match, char **ret_one)
+{
+	struct scan sc;
+	struct ctx quiet;
+	char *text;
+	size_t hl = sizeof(entry_head) - 1, n = rec->length, tl = sizeof(entry_tail);
+	bool ok = false;
+
+	*ret_match = false;
+	*ret_one = NULL;
+	memset(&sc, 0, sizeof(sc));
+	sc.id = id;
+	sc.collect = true;
+	if ((text = malloc(hl + n + tl)) == NULL)
+		goto out;
+	memcpy(text, entry_head, hl);
+	memcpy(text + hl + n, entry_tail, tl);
+	ctx_init(&quiet, cx->name, 0, NULL, 0);
+	if (!pread_all(fd, text + hl, n, rec->offset) || memchr(text + hl, '\0', n) != NULL ||
+	    text[hl] != '{' || text[hl + n - 1] != '}' ||
+	    walk(&quiet, text, hl + n + tl - 1, NULL, &sc) != 0 || sc.entries != 1 ||
+	    sc.found > 1 || (sc.found == 1 && sc.one == NULL) ||
+	    /* Its id is the one the index names (by hash), not another's. */
+	    sc.n_recs != 1 || sc.recs[0].hash != rec->hash)
+		goto out;
+	*ret_match = sc.found == 1;
+	*ret_one = sc.one;
+	sc.one = NULL;
+	ok = true;
+out:
+	free(sc.one);
+	free(sc.recs);
+	free(text);
+	return ok;
+}
+
+/*
+ * The lookup through PATH.index, into *sc as the walk would leave it: 0
+ * when answered, 1 when there is no usable index (walk instead).
+ */
+static int index_lookup(struct ctx *cx, int fd, const struct stat *st, const char *ipath,
+                        const char *id, struct scan *sc)
+{
+	struct index_head h, want;
+	struct index_rec rec;
+	struct stat ist;
+	uint64_t lo, hi, mid, hash = id_hash(id);
+	char *one = NULL;
+	bool match;
+	int ifd = -1, r = 1;
+
+	if (tickets_open(ipath, &ifd, &ist) != 0 || (uint64_t)ist.st_size < sizeof(h) ||
+	    !pread_all(ifd, &h, sizeof(h), 0))
+		goto out;
+	index_head_of(st, h.count, &want);
+	if (memcmp(&h, &want, sizeof(h)) != 0 || h.count > TICKETS_MAX ||
+	    (uint64_t)ist.st_size != sizeof(h) + h.count * sizeof(rec))
+		goto out;
+	/* The first record with this hash, then each that follows with it. */
+	for (lo = 0, hi = h.count; lo < hi;) {
+		mid = lo + (hi - lo) / 2;
+		if (!pread_all(ifd, &rec, sizeof(rec), sizeof(h) + mid * sizeof(rec)))
+			goto out;
+		if (rec.hash < hash)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < h.count && sc->found < 2; lo++) {
+		if (!pread_all(ifd, &rec, sizeof(rec), sizeof(h) + lo * sizeof(rec)))
+			goto out;
+		if (rec.hash != hash)
+			break;
+		if (rec.length < 2 || rec.offset > (uint64_t)st->st_size ||
+		    rec.length > (uint64_t)st->st_size - rec.offset)
+			goto out;
+		if (!index_entry(cx, fd, &rec, id, &match, &one))
+			goto out;
+		if (!match)
+			continue;
+		if (sc->found++ == 0) {
+			sc->index = rec.index;
+			sc->line = rec.line;
+			sc->one = one;
+			one = NULL;
+		} else {
+			sc->line2 = rec.line;
+		}
+	}
+	r = 0;
+out:
+	if (r != 0) {
+		free(sc->one);
+		sc->one = NULL;
+		sc->found = sc->index = 0;
+		sc->line = sc->line2 = 0;
+	}
 	free(one);
-	config_destroy(&lc);
+	if (ifd != -1)
+		close(ifd);
 	return r;
 }
 
 int tickets_lookup(const char *path, const char *id, struct ticket **ret, char *msg, size_t msglen)
 {
-	uint8_t *data = NULL;
-	size_t len = 0;
-	char q[QUOTE_MAX];
+	struct reader rd;
+	struct scan sc;
+	struct ctx cx;
+	struct stat st, st2;
+	char q[QUOTE_MAX], *ipath = NULL;
+	size_t n;
 	int r = JIT_ERR_INTERNAL;
 
+	memset(&rd, 0, sizeof(rd));
+	rd.fd = -1;
+	memset(&sc, 0, sizeof(sc));
 	if (ret != NULL)
 		*ret = NULL;
 	if (msg != NULL && msglen > 0)
@@ -2299,11 +2895,44 @@ int tickets_lookup(const char *path, const char *id, struct ticket **ret, char *
 		r = JIT_ERR_INVALID_FORMAT;
 		goto out;
 	}
-	if ((r = read_trusted(path, TICKETS_FILE_MAX, &data, &len, msg, msglen)) != 0)
+	if ((r = tickets_open(path, &rd.fd, &st)) != 0) {
+		trusted_msg(path, TICKETS_FILE_MAX, r, errno, msg, msglen);
 		goto out;
-	r = tickets_lookup_string(path, (const char *)data, len, id, ret, msg, msglen);
+	}
+	ctx_init(&cx, path, 0, msg, msglen);
+	sc.id = id;
+	n = strlen(path);
+	if ((ipath = malloc(n + sizeof(INDEX_SUFFIX))) == NULL) {
+		r = fail(&cx, JIT_ERR_ALLOC, 0, NULL, "out of memory");
+		goto out;
+	}
+	memcpy(ipath, path, n);
+	memcpy(ipath + n, INDEX_SUFFIX, sizeof(INDEX_SUFFIX));
+	if (st.st_size >= INDEX_MIN_SIZE && index_lookup(&cx, rd.fd, &st, ipath, id, &sc) == 0)
+		goto found;
+	(void)posix_fadvise(rd.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	rd.max = TICKETS_FILE_MAX;
+	rd.cap = TICKETS_WINDOW;
+	if ((rd.buf = malloc(rd.cap)) == NULL) {
+		r = fail(&cx, JIT_ERR_ALLOC, 0, NULL, "out of memory");
+		goto out;
+	}
+	rd.buf[0] = '\0';
+	sc.collect = st.st_size >= INDEX_MIN_SIZE && settled(&st);
+	if ((r = walk(&cx, NULL, 0, &rd, &sc)) != 0)
+		goto out;
+	/* The file read is the one opened, unchanged since. */
+	if (sc.collect && fstat(rd.fd, &st2) == 0 && same_identity(&st, &st2))
+		index_write(ipath, &st, &sc);
+found:
+	r = lookup_found(&cx, id, &sc, ret);
 out:
-	if (data != NULL)
-		OPENSSL_clear_free(data, len + 1);
+	if (rd.fd != -1)
+		close(rd.fd);
+	if (rd.buf != NULL)
+		OPENSSL_clear_free(rd.buf, rd.cap);
+	free(sc.one);
+	free(sc.recs);
+	free(ipath);
 	return r;
 }

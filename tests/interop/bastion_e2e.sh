@@ -20,22 +20,7 @@ for _b in python3 setpriv useradd groupadd usermod; do
 	command -v "$_b" >/dev/null 2>&1 || t_bail "$_b not found"
 done
 
-PAM_JIT=${PAM_JIT:-}
-AGENT=${JIT_AGENT:-}
-[ -n "$PAM_JIT" ] && [ -f "$PAM_JIT" ] || t_bail "PAM_JIT must name the built pam_jit.so"
-[ -n "$AGENT" ] && [ -x "$AGENT" ] || t_bail "JIT_AGENT must name the built jit-agent"
-PAM_WRAPPER_LIB=""
-for _d in /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/lib /usr/local/lib \
-	/usr/lib/aarch64-linux-gnu; do
-	if [ -e "$_d/libpam_wrapper.so" ]; then
-		PAM_WRAPPER_LIB="$_d/libpam_wrapper.so"
-		break
-	fi
-done
-if [ -z "$PAM_WRAPPER_LIB" ]; then
-	echo "skip: libpam_wrapper.so not found"
-	exit 77
-fi
+bastion_env
 if [ "$(id -u)" -ne 0 ]; then
 	echo "ok - bastion end to end # skip needs root"
 	t_summary

@@ -299,6 +299,27 @@ lines() {
 	wc -l <"$1" | tr -d ' '
 }
 
+# bastion_env: checks PAM_JIT and JIT_AGENT (the built module and agent)
+# and sets PAM_WRAPPER_LIB; exits 77 (skip) without pam_wrapper.
+bastion_env() {
+	PAM_JIT=${PAM_JIT:-}
+	AGENT=${JIT_AGENT:-}
+	[ -n "$PAM_JIT" ] && [ -f "$PAM_JIT" ] || t_bail "PAM_JIT must name the built pam_jit.so"
+	[ -n "$AGENT" ] && [ -x "$AGENT" ] || t_bail "JIT_AGENT must name the built jit-agent"
+	PAM_WRAPPER_LIB=""
+	for _d in /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/lib /usr/local/lib \
+		/usr/lib/aarch64-linux-gnu; do
+		if [ -e "$_d/libpam_wrapper.so" ]; then
+			PAM_WRAPPER_LIB="$_d/libpam_wrapper.so"
+			break
+		fi
+	done
+	if [ -z "$PAM_WRAPPER_LIB" ]; then
+		echo "skip: libpam_wrapper.so not found"
+		exit 77
+	fi
+}
+
 # sshd_start NAME LOGLEVEL TRUSTED_CA_FILE: start sshd on a free loopback
 # port. Sets SSHD_PID, SSHD_PORT, SSHD_LOG. Bails out if it does not come up.
 # Needs $T_DIR/hostkey.

@@ -1124,17 +1124,357 @@ static void test_tickets_100k(void **state)
 	assert_null(one);
 }
 
+static void same_strv(char **a, size_t na, char **b, size_t nb)
+{
+	assert_int_equal(na, nb);
+	for (size_t i = 0; i < na; i++)
+		assert_string_equal(a[i], b[i]);
+}
+
+/* a and b hold the same ticket, field for field. */
+static void same_ticket(const struct ticket *a, const struct ticket *b)
+{
+	assert_string_equal(a->id, b->id);
+	assert_int_equal(a->state, b->state);
+	same_strv(a->users, a->n_users, b->users, b->n_users);
+	same_strv(a->groups, a->n_groups, b->groups, b->n_groups);
+	same_strv(a->principals, a->n_principals, b->principals, b->n_principals);
+	same_strv(a->hosts, a->n_hosts, b->hosts, b->n_hosts);
+	assert_int_equal(a->not_before, b->not_before);
+	assert_int_equal(a->not_after, b->not_after);
+	assert_int_equal(a->line, b->line);
+}
+
+/*
+ * path holds text: looking id up there gives what the lookup in memory
+ * gives (code, message, ticket); returns the code.
+ */
+static int same_answer(const char *path, const char *text, size_t len, const char *id)
+{
+	struct ticket *a = NULL, *b = NULL;
+	char ma[CONFIG_MSG_MAX], mb[CONFIG_MSG_MAX];
+	int ra, rb;
+
+	ra = tickets_lookup(path, id, &a, ma, sizeof(ma));
+	rb = tickets_lookup_string(path, text, len, id, &b, mb, sizeof(mb));
+	if (ra != rb || strcmp(ma, mb) != 0)
+		fail_msg("%s: file %d \"%s\", memory %d \"%s\"", id, ra, ma, rb, mb);
+	assert_true((a != NULL) == (ra == 0) && (b != NULL) == (rb == 0));
+	if (ra == 0)
+		same_ticket(a, b);
+	ticket_free(a);
+	ticket_free(b);
+	return ra;
+}
+
+#define T_WINDOW 65536 /* the tickets file's first read: T_WINDOW - 1 bytes */
+
+/* A login reads the tickets file in windows: the same answers whatever falls on an edge. */
+static void test_tickets_windows(void **state)
+{
+	static const char body[] =
+	        "tickets = (\n"
+	        "  { id = \"CHG-\" \"7\"; state = \"approved\"; /* a comment\n"
+	        "  over two lines */ users = [ \"u\\x41\" ]; principals = [ \"p\" ]; # note\n"
+	        "    not_before = \"2026-11-23T08:00:00Z\"; not_after = \"2026-11-23T12:00:00Z\"; "
+	        "},\n"
+	        "  { id = \"CHG-8\"; n = 12345; f = 1.5e3; b = true; s = \"a\\\"b\"; // x\n"
+	        "    l = ( [ 1, 2 ], { } ); }\n"
+	        ");\n";
+	size_t bl = sizeof(body) - 1, len, d, cap = 5 * T_WINDOW;
+	struct ticket *one = NULL;
+	char *text, msg[CONFIG_MSG_MAX];
+
+	(void)state;
+	assert_non_null(text = malloc(cap));
+	/* Blanks before the body put each of its bytes on the first edge once. */
+	for (d = 0; d <= bl; d++) {
+		len = T_WINDOW - 1 - d;
+		memset(text, ' ', len);
+		memcpy(text + len, body, bl + 1);
+		len += bl;
+		write_file(tickets, text, len, 0644);
+		assert_int_equal(same_answer(tickets, text, len, "CHG-7"), 0);
+		assert_int_equal(same_answer(tickets, text, len, "CHG-8"), JIT_ERR_CONFIG_INVALID);
+		assert_int_equal(same_answer(tickets, text, len, "CHG-9"), JIT_ERR_NOT_FOUND);
+	}
+	assert_int_equal(tickets_lookup(tickets, "CHG-7", &one, msg, sizeof(msg)), 0);
+	assert_string_equal(one->id, "CHG-7");
+	assert_int_equal(one->state, TICKET_APPROVED);
+	STRV(one->users, one->n_users, "uA");
+	STRV(one->principals, one->n_principals, "p");
+	assert_int_equal(one->not_before, 1795420800ULL);
+	assert_int_equal(one->line, 2);
+	ticket_free(one);
+	one = NULL;
+	assert_int_equal(tickets_lookup(tickets, "CHG-8", &one, msg, sizeof(msg)),
+	                 JIT_ERR_CONFIG_INVALID);
+	assert_msg(msg, tickets, ":5: tickets[1].n: unknown setting (ticket \"CHG-8\")");
+
+	/* Entries larger than the window: a long string, a long comment in the one found. */
+	len = (size_t)snprintf(text, cap, "tickets = (\n  { id = \"A\"; x = \"");
+	memset(text + len, 'x', T_WINDOW * 2);
+	len += T_WINDOW * 2;
+	len += (size_t)snprintf(text + len, cap - len, "\"; },\n  { id = \"BIG\"; /* ");
+	memset(text + len, 'y', T_WINDOW * 2);
+	len += T_WINDOW * 2;
+	len += (size_t)snprintf(
+	        text + len, cap - len,
+	        " */ state = \"pending\"; users = [ \"u\" ];\n"
+	        "    principals = [ \"p\" ]; not_before = \"2026-11-23T08:00:00Z\";\n"
+	        "    not_after = \"2026-11-23T12:00:00Z\"; }\n);\n");
+	write_file(tickets, text, len, 0644);
+	assert_int_equal(same_answer(tickets, text, len, "BIG"), 0);
+	assert_int_equal(tickets_lookup(tickets, "BIG", &one, msg, sizeof(msg)), 0);
+	assert_int_equal(one->state, TICKET_PENDING);
+	assert_int_equal(one->line, 3);
+	ticket_free(one);
+	assert_int_equal(same_answer(tickets, text, len, "A"), JIT_ERR_CONFIG_INVALID);
+
+	/* Refusals past the first window, at their lines. */
+	memcpy(text, body, bl);
+	memset(text + bl, ' ', T_WINDOW);
+	memcpy(text + bl + T_WINDOW, "\n\n\0\n", 5);
+	len = bl + T_WINDOW + 4;
+	write_file(tickets, text, len, 0644);
+	assert_int_equal(same_answer(tickets, text, len, "CHG-7"), JIT_ERR_CONFIG_SYNTAX);
+	assert_int_equal(tickets_lookup(tickets, "CHG-7", &one, msg, sizeof(msg)),
+	                 JIT_ERR_CONFIG_SYNTAX);
+	assert_msg(msg, tickets, ":10: contains a NUL byte");
+	memcpy(text + bl + T_WINDOW, "\n/* ", 5);
+	len = bl + T_WINDOW + 4;
+	write_file(tickets, text, len, 0644);
+	assert_int_equal(same_answer(tickets, text, len, "CHG-7"), JIT_ERR_CONFIG_SYNTAX);
+	assert_int_equal(tickets_lookup(tickets, "CHG-7", &one, msg, sizeof(msg)),
+	                 JIT_ERR_CONFIG_SYNTAX);
+	assert_msg(msg, tickets, ":9: unterminated comment");
+	free(text);
+}
+
+/* The index beside a tickets file (PATH.index): a head, then records starting with a hash. */
+#define IDX_HEAD 72
+#define IDX_REC  32
+#define IDX_MIN  (256 * 1024) /* smaller files have none */
+
+/* Writes text and a comment after it, to IDX_MIN bytes: a file that gets an index. */
+static void write_large(const char *path, const char *text)
+{
+	size_t n = strlen(text);
+	char *big;
+
+	assert_true(n + 2 < IDX_MIN);
+	assert_non_null(big = malloc(IDX_MIN));
+	memcpy(big, text, n);
+	big[n] = '#';
+	memset(big + n + 1, 'x', IDX_MIN - n - 2);
+	big[IDX_MIN - 1] = '\n';
+	write_file(path, big, IDX_MIN, 0644);
+	free(big);
+}
+
+static size_t file_size(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return (size_t)st.st_size;
+}
+
+static void read_all(const char *path, uint8_t *buf, size_t n)
+{
+	FILE *f;
+
+	assert_non_null(f = fopen(path, "rb"));
+	assert_int_equal(fread(buf, 1, n, f), n);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Looks id up in path: code, then (when found) its state and line. */
+static void lookup_is(const char *path, const char *id, int code, int st, unsigned line)
+{
+	struct ticket *one = NULL;
+	char msg[CONFIG_MSG_MAX];
+
+	assert_int_equal(tickets_lookup(path, id, &one, msg, sizeof(msg)), code);
+	if (code != 0) {
+		assert_null(one);
+		return;
+	}
+	assert_string_equal(one->id, id);
+	assert_int_equal(one->state, st);
+	assert_int_equal(one->line, line);
+	ticket_free(one);
+}
+
+/*
+ * Once a tickets file is 2 s unchanged, a lookup leaves an index beside it
+ * and later lookups read that instead of walking the file, with the same
+ * answers; an index that does not match the file, or is not trusted like
+ * it, is passed over.
+ */
+static void test_tickets_index(void **state)
+{
+	static const char dup[] =
+	        "tickets = (\n"
+	        "  { id = \"CHG-1\"; state = \"approved\"; users = [ \"u\" ]; " T_OK " },\n"
+	        "  { id = \"CHG-2\"; state = \"approved\"; users = [ \"u\" ]; " T_OK " },\n"
+	        "  { id = \"CHG\" \"-1\"; state = \"approved\"; users = [ \"u\" ]; " T_OK " }\n"
+	        ");\n";
+	static const char bad[] = "tickets = ( { id = \"C\"; } );\n/* truncated";
+	enum { N = 100000 };
+	char idx[PATH_MAX], dup_path[PATH_MAX], dup_idx[PATH_MAX], bad_path[PATH_MAX],
+	        bad_idx[PATH_MAX], big_path[PATH_MAX], big_idx[PATH_MAX], tmp[PATH_MAX],
+	        small[PATH_MAX], small_idx[PATH_MAX], msg[CONFIG_MSG_MAX], *text, *p;
+	struct timespec a, b, pause = {2, 500000000};
+	struct ticket *one = NULL;
+	uint8_t good[IDX_HEAD + 3 * IDX_REC], forged[sizeof(good)];
+	struct stat st;
+	size_t cap = (size_t)N * 200 + 64, len = 0, i;
+	uint64_t off0, off1;
+	int fd;
+
+	(void)state;
+	assert_true((size_t)snprintf(idx, sizeof(idx), "%s.index", tickets) < sizeof(idx));
+	make_path(dup_path, "dup.conf");
+	make_path(dup_idx, "dup.conf.index");
+	make_path(bad_path, "bad.conf");
+	make_path(bad_idx, "bad.conf.index");
+	make_path(big_path, "big.conf");
+	make_path(big_idx, "big.conf.index");
+	make_path(tmp, "tickets.new");
+	write_large(tickets, ticket_file);
+	write_large(dup_path, dup);
+	write_large(bad_path, bad);
+	make_path(small, "small.conf");
+	write_file(small, ticket_file, strlen(ticket_file), 0644);
+	assert_non_null(text = malloc(cap));
+	len += (size_t)snprintf(text + len, cap - len, "tickets = (\n");
+	for (i = 0; i < N; i++)
+		len += (size_t)snprintf(
+		        text + len, cap - len,
+		        "  { id = \"CHG-%06zu\"; state = \"approved\"; users = [ "
+		        "\"user%zu\" ];\n    principals = [ \"user%zu\" ]; not_before "
+		        "= \"2026-11-23T08:00:00Z\"; not_after = "
+		        "\"2026-11-23T12:00:00Z\"; }%s\n",
+		        i, i % 1000, i % 1000, i + 1 < N ? "," : "");
+	len += (size_t)snprintf(text + len, cap - len, ");\n");
+	write_file(big_path, text, len, 0644);
+	free(text);
+
+	/* Just changed: no index yet (a change in the same clock tick would keep ctime). */
+	lookup_is(tickets, "CHG-1001", 0, TICKET_APPROVED, 2);
+	assert_int_equal(stat(idx, &st), -1);
+	assert_int_equal(errno, ENOENT);
+
+	assert_int_equal(nanosleep(&pause, NULL), 0);
+	/* A small file is walked each time: no index. */
+	lookup_is(small, "CHG-1001", 0, TICKET_APPROVED, 2);
+	assert_true((size_t)snprintf(small_idx, sizeof(small_idx), "%s.index", small) <
+	            sizeof(small_idx));
+	assert_int_equal(stat(small_idx, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	lookup_is(tickets, "CHG-1001", 0, TICKET_APPROVED, 2);
+	assert_int_equal(stat(idx, &st), 0);
+	assert_int_equal(st.st_size, sizeof(good));
+	assert_int_equal(st.st_mode & 07777, 0644);
+	read_all(idx, good, sizeof(good));
+	assert_memory_equal(good, "JITTIX1\n", 8);
+	/* Through the index, the answers of the walk (test_tickets). */
+	lookup_is(tickets, "CHG-0900", 0, TICKET_CLOSED, 5);
+	lookup_is(tickets, "a.b_c-9", 0, TICKET_REJECTED, 8);
+	assert_int_equal(tickets_lookup(tickets, "CHG-1", &one, msg, sizeof(msg)),
+	                 JIT_ERR_NOT_FOUND);
+	assert_msg(msg, tickets, ": no ticket \"CHG-1\"");
+	assert_int_equal(file_size(idx), sizeof(good));
+
+	/* A duplicate is one in the index too: the same refusal, both times. */
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(tickets_lookup(dup_path, "CHG-1", &one, msg, sizeof(msg)),
+		                 JIT_ERR_CONFIG_INVALID);
+		assert_msg(msg, dup_path,
+		           ":4: tickets: id \"CHG-1\" is used more than once (lines 2 and 4)");
+		assert_int_equal(file_size(dup_idx), IDX_HEAD + 3 * IDX_REC);
+	}
+	lookup_is(dup_path, "CHG-2", 0, TICKET_APPROVED, 3);
+	/* A file that fails the walk gets no index: every lookup refuses it. */
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(tickets_lookup(bad_path, "C", &one, msg, sizeof(msg)),
+		                 JIT_ERR_CONFIG_SYNTAX);
+		assert_msg(msg, bad_path, ":2: unterminated comment");
+	}
+	assert_int_equal(stat(bad_idx, &st), -1);
+
+	/* 100,000 tickets: the walk once, then the index. */
+	lookup_is(big_path, "CHG-099999", 0, TICKET_APPROVED, 2 + 2 * 99999);
+	assert_int_equal(file_size(big_idx), IDX_HEAD + (size_t)N * IDX_REC);
+	assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &a), 0);
+	lookup_is(big_path, "CHG-099999", 0, TICKET_APPROVED, 2 + 2 * 99999);
+	assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &b), 0);
+	print_message("100,000 tickets: the last one through the index in %.3f ms\n",
+	              (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6);
+	lookup_is(big_path, "CHG-000000", 0, TICKET_APPROVED, 2);
+	lookup_is(big_path, "CHG-100000", JIT_ERR_NOT_FOUND, 0, 0);
+
+	/*
+	 * The lookup reads the index: records naming no entry's hash hide every
+	 * ticket. That is why it must be trusted like the file itself.
+	 */
+	memcpy(forged, good, sizeof(good));
+	for (i = 0; i < 3; i++)
+		memset(forged + IDX_HEAD + i * IDX_REC, 0, 8);
+	write_file(idx, (const char *)forged, sizeof(forged), 0644);
+	lookup_is(tickets, "CHG-1001", JIT_ERR_NOT_FOUND, 0, 0);
+	/* Group writable, or a symbolic link: passed over (and written anew). */
+	write_file(idx, (const char *)forged, sizeof(forged), 0664);
+	lookup_is(tickets, "CHG-1001", 0, TICKET_APPROVED, 2);
+	read_all(idx, forged, sizeof(forged));
+	assert_memory_equal(forged, good, sizeof(good));
+	assert_int_equal(file_size(idx), sizeof(good));
+	for (i = 0; i < 3; i++)
+		memset(forged + IDX_HEAD + i * IDX_REC, 0, 8);
+	write_file(tmp, (const char *)forged, sizeof(forged), 0644);
+	assert_int_equal(unlink(idx), 0);
+	assert_int_equal(symlink(tmp, idx), 0);
+	lookup_is(tickets, "CHG-1001", 0, TICKET_APPROVED, 2);
+	assert_int_equal(lstat(idx, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	/* Records pointing at entries that are not theirs: checked, then the walk. */
+	memcpy(forged, good, sizeof(good));
+	memcpy(&off0, forged + IDX_HEAD + 8, 8);
+	memcpy(&off1, forged + IDX_HEAD + IDX_REC + 8, 8);
+	memcpy(forged + IDX_HEAD + 8, &off1, 8);
+	memcpy(forged + IDX_HEAD + IDX_REC + 8, &off0, 8);
+	write_file(idx, (const char *)forged, sizeof(forged), 0644);
+	lookup_is(tickets, "CHG-1001", 0, TICKET_APPROVED, 2);
+	lookup_is(tickets, "CHG-0900", 0, TICKET_CLOSED, 5);
+	lookup_is(tickets, "a.b_c-9", 0, TICKET_REJECTED, 8);
+	write_file(idx, (const char *)good, sizeof(good), 0644);
+
+	/* Changed in place (same inode, same size): ctime moves, the index no longer applies. */
+	assert_non_null(p = strstr(ticket_file, "approved"));
+	assert_true((fd = open(tickets, O_WRONLY | O_CLOEXEC)) >= 0);
+	assert_int_equal(pwrite(fd, "rejected", 8, p - ticket_file), 8);
+	assert_int_equal(close(fd), 0);
+	lookup_is(tickets, "CHG-1001", 0, TICKET_REJECTED, 2);
+	/* Replaced (another inode): likewise. */
+	write_large(tmp, ticket_file);
+	assert_int_equal(rename(tmp, tickets), 0);
+	lookup_is(tickets, "CHG-1001", 0, TICKET_APPROVED, 2);
+	lookup_is(tickets, "a.b_c-9", 0, TICKET_REJECTED, 8);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_full),         cmocka_unit_test(test_defaults),
-	        cmocka_unit_test(test_examples),     cmocka_unit_test(test_unknown),
-	        cmocka_unit_test(test_types),        cmocka_unit_test(test_durations),
-	        cmocka_unit_test(test_values),       cmocka_unit_test(test_windows),
-	        cmocka_unit_test(test_required),     cmocka_unit_test(test_syntax),
-	        cmocka_unit_test(test_include),      cmocka_unit_test(test_file_safety),
-	        cmocka_unit_test(test_tickets),      cmocka_unit_test(test_tickets_refused),
-	        cmocka_unit_test(test_tickets_100k),
+	        cmocka_unit_test(test_full),          cmocka_unit_test(test_defaults),
+	        cmocka_unit_test(test_examples),      cmocka_unit_test(test_unknown),
+	        cmocka_unit_test(test_types),         cmocka_unit_test(test_durations),
+	        cmocka_unit_test(test_values),        cmocka_unit_test(test_windows),
+	        cmocka_unit_test(test_required),      cmocka_unit_test(test_syntax),
+	        cmocka_unit_test(test_include),       cmocka_unit_test(test_file_safety),
+	        cmocka_unit_test(test_tickets),       cmocka_unit_test(test_tickets_refused),
+	        cmocka_unit_test(test_tickets_100k),  cmocka_unit_test(test_tickets_windows),
+	        cmocka_unit_test(test_tickets_index),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
