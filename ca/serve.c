@@ -4,12 +4,17 @@
  * poll() loop, non-blocking sockets; callers are authenticated with
  * SO_PEERCRED on Unix sockets, or by their client certificate over TLS 1.3
  * (common/tls.h), and mapped to a configured requester, whose caps decide
- * the certificate. The CA key lives only in the signer process (signer.c).
+ * the certificate. The CA key lives only in the signer processes
+ * (signer.c). Listening Unix sockets may come from systemd instead of the
+ * configuration (socket activation).
  *
- * Each loop iteration collects every request that is complete, decides and
- * signs them, appends one audit record each, syncs the audit log once, and
+ * Each loop iteration decides every request that is complete and sends
+ * those to sign to the signers (one per CPU, each with a queue of
+ * requests), takes the signers' answers that have come back, appends one
+ * audit record for each finished decision, syncs the audit log once, and
  * only then answers (group commit): no certificate leaves without its
- * record on disk.
+ * record on disk. The signers sign while this side reads, syncs and
+ * answers; the batch synced together is whatever finished meanwhile.
  */
 #define _GNU_SOURCE /* struct ucred, accept4, ppoll, SO_PEERGROUPS */
 #include <arpa/inet.h>
@@ -21,8 +26,10 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +51,7 @@
 #include "err.h"
 #include "key.h"
 #include "proto.h"
+#include "quote.h"
 #include "revocation.h"
 #include "serve.h"
 #include "timefmt.h"
@@ -67,6 +75,12 @@
 #define HANDSHAKE_TIMEOUT_MS 2000
 /* Slots kept for Unix-socket callers: max_connections / 4, at least min(16, half). */
 #define UNIX_RESERVE_MIN 16
+/*
+ * Group commit: finished decisions wait for the signers' other answers, at
+ * most this long (microseconds), so that one sync covers them all; with
+ * nothing more at the signers they are committed at once.
+ */
+#define COMMIT_WAIT_US 1000
 /* A connection's first read buffer, in bytes. */
 #define READ_BUF_MIN 512
 
@@ -78,8 +92,12 @@ enum conn_state {
 	CONN_HANDSHAKE, /* TLS: the handshake is under way */
 	CONN_READ,      /* reading the request frame */
 	CONN_READY,     /* a whole frame (or an oversized header) is in */
+	CONN_SIGNING,   /* decided to issue: a signer has the request */
+	CONN_DECIDED,   /* decided: its audit record and answer are due */
 	CONN_WRITE,     /* sending the response */
 };
+
+struct decision;
 
 struct conn {
 	enum conn_state state;
@@ -103,14 +121,32 @@ struct conn {
 	const struct config_requester *tls_rq;
 	int hs_failed;
 	char hs_error[256];
+	struct decision *d; /* from CONN_SIGNING until answered */
 };
 
 struct listener {
 	int fd;
 	int tls;
-	char *path; /* unix only */
+	char *path; /* unix sockets we made: unlinked at the end */
 	dev_t dev;  /* of the socket we made, so we unlink only ours */
 	ino_t ino;
+};
+
+/* The sd_listen_fds(3) protocol: passed descriptors start at 3. */
+#define LISTEN_FDS_START 3
+/* More passed sockets than this is a broken unit, not a configuration. */
+#define LISTEN_FDS_MAX 16
+/* Longest socket name we keep from LISTEN_FDNAMES (systemd allows 255). */
+#define LISTEN_FDNAME_MAX 255
+/* A socket's address as text: its path, "@name" when abstract. */
+#define SOCK_ADDR_TEXT_MAX 110
+
+/* The Unix listening sockets systemd passed (socket activation). */
+struct activation {
+	size_t n;
+	int fd[LISTEN_FDS_MAX];
+	char name[LISTEN_FDS_MAX][LISTEN_FDNAME_MAX + 1];
+	char addr[LISTEN_FDS_MAX][SOCK_ADDR_TEXT_MAX];
 };
 
 /* One decision: what the audit record, the log line and the response say. */
@@ -134,6 +170,17 @@ struct decision {
 	size_t cert_len;
 	char *audit_line; /* the appended record as a syslog line */
 	int appended;
+	/* while a signer has it: what was asked, to check the answer against */
+	struct cert_req creq;
+	struct key *subject;
+	uint64_t sent_ms;
+};
+
+/* One signer process and the connections whose requests it has, oldest first. */
+struct signer_queue {
+	struct signer *s;
+	struct conn *pending[SIGNER_INFLIGHT];
+	size_t head, n;
 };
 
 /* A requester's unix_users or unix_groups entry, resolved to its number at startup. */
@@ -157,7 +204,12 @@ struct server {
 	size_t max_conns, nconns;
 	struct audit_log *audit;
 	struct serial_state *serial;
-	struct signer *signer;
+	struct signer_queue signers[SIGNERS_MAX];
+	size_t nsigners;
+	struct conn **decided; /* max_conns: finished decisions, in order, awaiting commit */
+	size_t ndecided;
+	uint64_t decided_since_us; /* when the first of them finished */
+	size_t next_ready;         /* where the next search for ready requests starts (fairness) */
 	struct key *ca_pub;
 	SSL_CTX *tls_ctx;
 	uint64_t accept_paused_until;
@@ -181,12 +233,33 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /* One line to syslog and to stderr. */
 static void slog(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void slog(int prio, const char *fmt, ...)
 {
+	/* One thread: one buffer, so that stderr gets each line in one write. */
+	static char line[LOG_LINE_MAX + 16];
 	va_list ap;
+	int n;
 
+	va_start(ap, fmt);
+	n = vsnprintf(line + 8, sizeof(line) - 9, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < sizeof(line) - 9) {
+		syslog(prio, "%s", line + 8);
+		memcpy(line, "jit-ca: ", 8);
+		line[8 + n] = '\n';
+		fwrite(line, 1, (size_t)n + 9, stderr);
+		return;
+	}
 	va_start(ap, fmt);
 	vsyslog(prio, fmt, ap);
 	va_end(ap);
@@ -390,12 +463,208 @@ static void close_listeners(struct server *srv)
 	}
 }
 
+/* --- socket activation (the sd_listen_fds protocol, without libsystemd) --- */
+
+/* A decimal number of 1..max with nothing around it, or 0. */
+static unsigned long parse_env_number(const char *s, unsigned long max)
+{
+	unsigned long v = 0;
+	size_t i;
+
+	if (s == NULL || s[0] == '\0' || strlen(s) > 20)
+		return 0;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		if (v > (max - (unsigned long)(s[i] - '0')) / 10)
+			return 0;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	return v;
+}
+
+static const char *file_kind(mode_t m)
+{
+	return S_ISREG(m)    ? "regular file"
+	       : S_ISDIR(m)  ? "directory"
+	       : S_ISCHR(m)  ? "character device"
+	       : S_ISBLK(m)  ? "block device"
+	       : S_ISFIFO(m) ? "pipe"
+	       : S_ISLNK(m)  ? "symbolic link"
+	                     : "unknown file type";
+}
+
+static const char *family_name(int af)
+{
+	return af == AF_INET      ? "AF_INET"
+	       : af == AF_INET6   ? "AF_INET6"
+	       : af == AF_NETLINK ? "AF_NETLINK"
+	                          : "other";
+}
+
+static const char *socktype_name(int t)
+{
+	return t == SOCK_DGRAM       ? "SOCK_DGRAM"
+	       : t == SOCK_SEQPACKET ? "SOCK_SEQPACKET"
+	       : t == SOCK_RAW       ? "SOCK_RAW"
+	                             : "other";
+}
+
+/*
+ * Checks one passed descriptor: a listening AF_UNIX SOCK_STREAM socket.
+ * Makes it close-on-exec and non-blocking, and notes its address.
+ */
+static int activation_take(int fd, char *addr, size_t addrlen, char *why, size_t whylen)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	struct stat st;
+	int v, fl;
+
+	if (fcntl(fd, F_GETFD) < 0 || fstat(fd, &st) != 0) {
+		snprintf(why, whylen, "fd %d is not open", fd);
+		return JIT_ERR_CONFIG_INVALID;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(why, whylen, "fd %d is not a socket (%s)", fd, file_kind(st.st_mode));
+		return JIT_ERR_CONFIG_INVALID;
+	}
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) != 0 || v != AF_UNIX) {
+		snprintf(why, whylen, "fd %d is not a Unix socket (%s)", fd,
+		         len == sizeof(v) ? family_name(v) : strerror(errno));
+		return JIT_ERR_CONFIG_INVALID;
+	}
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) != 0 || v != SOCK_STREAM) {
+		snprintf(why, whylen, "fd %d is not a stream socket (%s)", fd,
+		         len == sizeof(v) ? socktype_name(v) : strerror(errno));
+		return JIT_ERR_CONFIG_INVALID;
+	}
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) != 0 || v != 1) {
+		snprintf(why, whylen, "fd %d is not a listening socket", fd);
+		return JIT_ERR_CONFIG_INVALID;
+	}
+	if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+		snprintf(why, whylen, "fd %d: %s", fd, strerror(errno));
+		return JIT_ERR_CONFIG_INVALID;
+	}
+	memset(&sa, 0, sizeof(sa));
+	len = sizeof(sa);
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) != 0 ||
+	    len <= offsetof(struct sockaddr_un, sun_path))
+		snprintf(addr, addrlen, "(unnamed)");
+	else if (sa.sun_path[0] == '\0')
+		snprintf(addr, addrlen, "@%.*s",
+		         (int)(len - offsetof(struct sockaddr_un, sun_path) - 1), sa.sun_path + 1);
+	else
+		snprintf(addr, addrlen, "%.*s", (int)sizeof(sa.sun_path), sa.sun_path);
+	return 0;
+}
+
+/*
+ * The sockets systemd (or systemd-socket-activate) passed: LISTEN_PID this
+ * process, LISTEN_FDS of them from fd 3, LISTEN_FDNAMES optional. The three
+ * variables are removed first, whatever follows, so that no child sees
+ * them. Variables meant for another process leave act empty. A passed
+ * descriptor that is not a listening Unix stream socket, or variables that
+ * do not parse, fail the start (fail closed): why says what is wrong.
+ */
+static int activation_collect(struct activation *act, char *why, size_t whylen)
+{
+	char pid_text[32], fds_text[32], *names = NULL, *p, *sep;
+	const char *v;
+	unsigned long pid, n, i;
+	int r = JIT_ERR_INTERNAL;
+
+	memset(act, 0, sizeof(*act));
+	why[0] = '\0';
+	pid_text[0] = fds_text[0] = '\0';
+	if ((v = getenv("LISTEN_PID")) != NULL)
+		snprintf(pid_text, sizeof(pid_text), "%s", v);
+	if ((v = getenv("LISTEN_FDS")) != NULL)
+		snprintf(fds_text, sizeof(fds_text), "%s", v);
+	if ((v = getenv("LISTEN_FDNAMES")) != NULL && (names = strdup(v)) == NULL) {
+		r = JIT_ERR_ALLOC;
+		goto out;
+	}
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (pid_text[0] == '\0') {
+		r = 0;
+		goto out;
+	}
+	if ((pid = parse_env_number(pid_text, (unsigned long)INT_MAX)) == 0) {
+		snprintf(why, whylen, "LISTEN_PID is not a process ID");
+		r = JIT_ERR_CONFIG_INVALID;
+		goto out;
+	}
+	if (pid != (unsigned long)getpid()) {
+		/* Meant for another process (an inherited environment): not ours to take. */
+		slog(LOG_NOTICE,
+		     "event=socket_activation ignored=\"LISTEN_PID %lu is not this process\"", pid);
+		r = 0;
+		goto out;
+	}
+	if (fds_text[0] == '\0' || strcmp(fds_text, "0") == 0) {
+		r = 0;
+		goto out;
+	}
+	if ((n = parse_env_number(fds_text, LISTEN_FDS_MAX)) == 0) {
+		snprintf(why, whylen, "LISTEN_FDS is not a number of sockets from 1 to %d",
+		         LISTEN_FDS_MAX);
+		r = JIT_ERR_CONFIG_INVALID;
+		goto out;
+	}
+	for (i = 0, p = names; i < n; i++) {
+		int fd = LISTEN_FDS_START + (int)i;
+
+		if (p != NULL) {
+			if ((sep = strchr(p, ':')) != NULL)
+				*sep = '\0';
+			snprintf(act->name[i], sizeof(act->name[i]), "%s", p);
+			p = sep != NULL ? sep + 1 : NULL;
+			if (p == NULL && i + 1 < n) {
+				snprintf(why, whylen,
+				         "LISTEN_FDNAMES names %lu sockets, LISTEN_FDS %lu", i + 1,
+				         n);
+				r = JIT_ERR_CONFIG_INVALID;
+				goto out;
+			}
+		}
+		if ((r = activation_take(fd, act->addr[i], sizeof(act->addr[i]), why, whylen)) != 0)
+			goto out;
+		act->fd[i] = fd;
+		act->n = i + 1;
+	}
+	if (p != NULL) {
+		snprintf(why, whylen, "LISTEN_FDNAMES names more sockets than LISTEN_FDS %lu", n);
+		r = JIT_ERR_CONFIG_INVALID;
+		goto out;
+	}
+	r = 0;
+out:
+	if (r != 0)
+		act->n = 0;
+	free(names);
+	return r;
+}
+
 /* --- connections --- */
+
+static void decision_free(struct decision *d);
 
 static void conn_close(struct server *srv, struct conn *c)
 {
 	if (c->state == CONN_FREE)
 		return;
+	if (c->d != NULL) {
+		decision_free(c->d);
+		free(c->d);
+	}
 	if (c->ssl != NULL)
 		srv->ntls--;
 	SSL_free(c->ssl);
@@ -490,6 +759,7 @@ static int tls_accepted(struct server *srv, struct conn *c, int fd)
 
 static const struct config_requester *authenticate(const struct server *srv, int fd,
                                                    const struct ucred *cred);
+static void conn_read(struct server *srv, struct conn *c);
 
 static void accept_all(struct server *srv, struct listener *l)
 {
@@ -549,6 +819,9 @@ static void accept_all(struct server *srv, struct listener *l)
 		} else
 			srv->conns[i].unix_rq = authenticate(srv, fd, &cred);
 		srv->nconns++;
+		/* A local caller writes its request right after connecting: read it now. */
+		if (!l->tls)
+			conn_read(srv, &srv->conns[i]);
 	}
 }
 
@@ -953,6 +1226,8 @@ static void decision_free(struct decision *d)
 {
 	if (d->have_req)
 		proto_request_free(&d->req);
+	cert_req_clear(&d->creq);
+	key_free(d->subject);
 	free(d->key_id);
 	free(d->principals);
 	free(d->fingerprint);
@@ -1009,7 +1284,13 @@ static char *join_principals(char *const *p, size_t n)
 	return out;
 }
 
-/* 1 when the certificate the signer returned is exactly what we asked, under our CA. */
+/*
+ * 1 when the certificate the signer returned is exactly what we asked,
+ * under our CA. Its signature is not checked again: the signer verified it
+ * before answering (cert_build), and a second check here would cost more
+ * than signing (an Ed25519 verification is about 2.5 signatures) while
+ * guarding only against the signer, which holds the key anyway.
+ */
 static int cert_matches(const struct server *srv, const uint8_t *blob, size_t len,
                         const struct cert_req *req, const struct key *subject)
 {
@@ -1017,7 +1298,7 @@ static int cert_matches(const struct server *srv, const uint8_t *blob, size_t le
 	size_t i;
 	int ok = 0;
 
-	if (cert_parse(blob, len, &c) != 0)
+	if (cert_parse_unverified(blob, len, &c) != 0)
 		goto out;
 	if (!key_equal_public(c->ca, srv->ca_pub) || !key_equal_public(c->subject, subject) ||
 	    c->cert_type != CERT_TYPE_USER || c->serial != req->serial ||
@@ -1051,23 +1332,25 @@ out:
 
 /*
  * Decides one complete request: authenticates, decodes, applies the
- * requester's caps, and has the signer sign. Fills d; sets srv->fatal when
- * the signer is gone or misbehaves.
+ * requester's caps and, to issue, sends the certificate request to the
+ * signer its serial belongs to (every signer must have room). Returns 1
+ * when a signer has it (decide_signed finishes it), 0 when d is final.
+ * Sets srv->fatal when a signer is gone.
  */
-static void decide(struct server *srv, struct conn *c, struct decision *d)
+static int decide(struct server *srv, struct conn *c, struct decision *d)
 {
 	const struct jit_config *cfg = srv->cfg;
 	const struct config_requester *rq;
 	struct proto_request *q = &d->req;
-	struct key *subject = NULL;
-	struct cert_req creq;
+	struct cert_req *creq = &d->creq;
+	struct signer_queue *sq;
 	uint64_t now = (uint64_t)time(NULL), validity, cap;
 	const char *cap_name;
-	char why[256], vtext[TIME_TEXT_MAX];
-	int breakglass, r;
+	char vtext[TIME_TEXT_MAX];
+	int breakglass, r, sent = 0;
 	size_t i;
 
-	cert_req_init(&creq);
+	cert_req_init(creq);
 	d->conn = c;
 	d->requester = "";
 	d->context = "";
@@ -1182,11 +1465,11 @@ static void decide(struct server *srv, struct conn *c, struct decision *d)
 		snprintf(d->message, sizeof(d->message), "validity clamped to %s (%s)", vtext,
 		         cap_name);
 	}
-	if ((r = key_from_blob(q->pubkey, q->pubkey_len, &subject)) != 0) {
+	if ((r = key_from_blob(q->pubkey, q->pubkey_len, &d->subject)) != 0) {
 		refuse(d, PROTO_BAD_REQUEST, "invalid public key: %s", jit_err(r));
 		goto out;
 	}
-	if ((r = key_fingerprint(subject, &d->fingerprint)) != 0) {
+	if ((r = key_fingerprint(d->subject, &d->fingerprint)) != 0) {
 		refuse(d, PROTO_INTERNAL, "fingerprint: %s", jit_err(r));
 		goto out;
 	}
@@ -1211,20 +1494,20 @@ static void decide(struct server *srv, struct conn *c, struct decision *d)
 	}
 	d->valid_after = now - SERVE_BACKDATE;
 	d->valid_before = now + validity;
-	creq.serial = d->serial;
-	creq.valid_after = d->valid_after;
-	creq.valid_before = d->valid_before;
-	if ((r = cert_req_set_key_id(&creq, d->key_id)) != 0 ||
+	creq->serial = d->serial;
+	creq->valid_after = d->valid_after;
+	creq->valid_before = d->valid_before;
+	if ((r = cert_req_set_key_id(creq, d->key_id)) != 0 ||
 	    (d->source_address[0] != '\0' &&
-	     (r = cert_req_set_option(&creq, 1, "source-address", d->source_address)) != 0) ||
-	    (r = cert_req_set_option(&creq, 0, breakglass ? SERVE_EXT_BREAKGLASS : SERVE_EXT_TICKET,
+	     (r = cert_req_set_option(creq, 1, "source-address", d->source_address)) != 0) ||
+	    (r = cert_req_set_option(creq, 0, breakglass ? SERVE_EXT_BREAKGLASS : SERVE_EXT_TICKET,
 	                             breakglass ? NULL : q->ticket)) != 0 ||
-	    (r = cert_req_set_option(&creq, 0, SERVE_EXT_SESSION, q->session)) != 0) {
+	    (r = cert_req_set_option(creq, 0, SERVE_EXT_SESSION, q->session)) != 0) {
 		refuse(d, PROTO_BAD_REQUEST, "certificate request: %s", jit_err(r));
 		goto out;
 	}
 	for (i = 0; i < q->nprincipals; i++) {
-		if ((r = cert_req_add_principal(&creq, q->principals[i])) != 0) {
+		if ((r = cert_req_add_principal(creq, q->principals[i])) != 0) {
 			refuse(d, PROTO_BAD_REQUEST, "principal \"%s\": %s", q->principals[i],
 			       jit_err(r));
 			goto out;
@@ -1234,29 +1517,52 @@ static void decide(struct server *srv, struct conn *c, struct decision *d)
 		if (!policy_list_has(rq->extensions, rq->n_extensions,
 		                     cfg->certificates.extensions[i]))
 			continue;
-		if ((r = cert_req_set_option(&creq, 0, cfg->certificates.extensions[i], NULL)) !=
+		if ((r = cert_req_set_option(creq, 0, cfg->certificates.extensions[i], NULL)) !=
 		    0) {
 			refuse(d, PROTO_INTERNAL, "extension \"%s\": %s",
 			       cfg->certificates.extensions[i], jit_err(r));
 			goto out;
 		}
 	}
-	r = signer_sign(srv->signer, rq->name, breakglass, &creq, subject, &d->cert, &d->cert_len,
-	                why, sizeof(why));
-	if (r == JIT_ERR_INVALID_ARGUMENT) {
-		slog(LOG_ERR, "event=signer_refused requester=%s serial=%llu why=\"%s\"", rq->name,
-		     (unsigned long long)d->serial, why);
-		refuse(d, PROTO_INTERNAL, "signer refused: %s", why);
-		goto out;
-	}
-	if (r != 0) {
+	/* The serial decides the signer: each signs only its own residue class. */
+	sq = &srv->signers[d->serial % srv->nsigners];
+	if ((r = signer_send(sq->s, rq->name, breakglass, creq, d->subject)) != 0) {
 		slog(LOG_CRIT, "event=fatal what=signer error=\"%s\"",
-		     r == JIT_ERR_SYSTEM ? strerror(errno) : "signer gone or broken");
+		     r == JIT_ERR_SYSTEM ? strerror(errno) : jit_err(r));
 		srv->fatal = 1;
 		refuse(d, PROTO_UNAVAILABLE, "signer unavailable");
 		goto out;
 	}
-	if (!cert_matches(srv, d->cert, d->cert_len, &creq, subject)) {
+	sq->pending[(sq->head + sq->n) % SIGNER_INFLIGHT] = c;
+	sq->n++;
+	d->sent_ms = now_ms();
+	sent = 1;
+out:
+	if (!sent) {
+		key_free(d->subject);
+		d->subject = NULL;
+		cert_req_clear(creq);
+	}
+	return sent;
+}
+
+/*
+ * Finishes a decision with the signer's answer: the certificate (checked
+ * against what was asked) or its refusal. Sets srv->fatal when the signer
+ * returned a wrong certificate.
+ */
+static void decide_signed(struct server *srv, struct decision *d, uint8_t *blob, size_t len,
+                          const char *why)
+{
+	if (blob == NULL) {
+		slog(LOG_ERR, "event=signer_refused requester=%s serial=%llu why=\"%s\"",
+		     d->requester, (unsigned long long)d->serial, why);
+		refuse(d, PROTO_INTERNAL, "signer refused: %s", why);
+		goto out;
+	}
+	d->cert = blob;
+	d->cert_len = len;
+	if (!cert_matches(srv, d->cert, d->cert_len, &d->creq, d->subject)) {
 		slog(LOG_CRIT,
 		     "event=fatal what=signer error=\"certificate does not match the "
 		     "request\" serial=%llu",
@@ -1266,14 +1572,15 @@ static void decide(struct server *srv, struct conn *c, struct decision *d)
 		goto out;
 	}
 	free(d->principals);
-	if ((d->principals = join_principals(creq.principals, creq.nprincipals)) == NULL) {
+	if ((d->principals = join_principals(d->creq.principals, d->creq.nprincipals)) == NULL) {
 		refuse(d, PROTO_INTERNAL, "out of memory");
 		goto out;
 	}
 	d->status = PROTO_OK;
 out:
-	key_free(subject);
-	cert_req_clear(&creq);
+	key_free(d->subject);
+	d->subject = NULL;
+	cert_req_clear(&d->creq);
 }
 
 /* The audit fields of a decision; returns how many. */
@@ -1440,46 +1747,166 @@ static int store_reload(struct server *srv, int initial)
 	return 0;
 }
 
-/* Decides, records, syncs, then answers every complete request (group commit). */
-static void process_ready(struct server *srv)
+/* Queues a finished decision for the next commit. */
+static void decided_push(struct server *srv, struct conn *c)
 {
-	struct decision *ds = NULL;
-	uint64_t now = (uint64_t)time(NULL);
+	c->state = CONN_DECIDED;
+	if (srv->ndecided == 0)
+		srv->decided_since_us = now_us();
+	srv->decided[srv->ndecided++] = c;
+}
+
+/* Requests the signers have and have not answered yet. */
+static size_t signers_pending(const struct server *srv)
+{
 	size_t i, n = 0;
+
+	for (i = 0; i < srv->nsigners; i++)
+		n += srv->signers[i].n;
+	return n;
+}
+
+/*
+ * 1 when the finished decisions are to be committed now: without an audit
+ * file (nothing to sync) always; else when they are at least as many as
+ * the signers still have (so that the signers sign the rest while this
+ * side syncs, and the callers answered come back with more), or the first
+ * has waited COMMIT_WAIT_US, or the service is failing.
+ */
+static int commit_due(const struct server *srv, uint64_t t_us)
+{
+	return srv->ndecided > 0 &&
+	       (srv->audit == NULL || srv->fatal || srv->ndecided >= signers_pending(srv) ||
+	        t_us - srv->decided_since_us >= COMMIT_WAIT_US);
+}
+
+/* 1 when every signer can take one more request. */
+static int signers_have_room(const struct server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nsigners; i++)
+		if (srv->signers[i].n >= SIGNER_INFLIGHT)
+			return 0;
+	return 1;
+}
+
+/*
+ * Decides the complete requests, oldest slot after the last one taken
+ * first so that none waits forever, while every signer has room; those to
+ * issue go to a signer, the others wait for the commit.
+ */
+static void dispatch_ready(struct server *srv)
+{
+	size_t k, i;
+	int reloaded = 0;
+
+	for (k = 0; k < srv->max_conns && !srv->fatal; k++) {
+		struct conn *c;
+
+		i = (srv->next_ready + k) % srv->max_conns;
+		c = &srv->conns[i];
+		if (c->state != CONN_READY)
+			continue;
+		if (!signers_have_room(srv))
+			break;
+		/* Once per batch: a ticket revoked a moment ago is refused from now on. */
+		if (!reloaded) {
+			(void)store_reload(srv, 0);
+			reloaded = 1;
+		}
+		if ((c->d = calloc(1, sizeof(*c->d))) == NULL) {
+			slog(LOG_ERR, "event=error what=\"out of memory\"");
+			break; /* the request stays ready; its deadline ends it */
+		}
+		if (decide(srv, c, c->d))
+			c->state = CONN_SIGNING;
+		else
+			decided_push(srv, c);
+		srv->next_ready = (i + 1) % srv->max_conns;
+	}
+}
+
+/* Takes every answer the signers have ready; each finishes its decision. */
+static void collect_signed(struct server *srv)
+{
+	uint8_t *blob;
+	size_t i, len;
+	char why[256];
+	int got, r;
+
+	for (i = 0; i < srv->nsigners && !srv->fatal; i++) {
+		struct signer_queue *sq = &srv->signers[i];
+
+		while (sq->n > 0) {
+			struct conn *c;
+
+			r = signer_receive(sq->s, &got, &blob, &len, why, sizeof(why));
+			if (r != 0) {
+				slog(LOG_CRIT, "event=fatal what=signer pid=%d error=\"%s\"",
+				     (int)signer_pid(sq->s),
+				     r == JIT_ERR_SYSTEM ? strerror(errno)
+				                         : "signer gone or broken");
+				srv->fatal = 1;
+				return;
+			}
+			if (!got)
+				break;
+			c = sq->pending[sq->head];
+			sq->pending[sq->head] = NULL;
+			sq->head = (sq->head + 1) % SIGNER_INFLIGHT;
+			sq->n--;
+			decide_signed(srv, c->d, blob, len, why);
+			decided_push(srv, c);
+			if (srv->fatal)
+				return;
+		}
+	}
+}
+
+/* A signer that has left a request unanswered for SIGNER_TIMEOUT is broken. */
+static void check_signers(struct server *srv, uint64_t t)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nsigners; i++) {
+		const struct signer_queue *sq = &srv->signers[i];
+
+		if (sq->n == 0 || t - sq->pending[sq->head]->d->sent_ms < SIGNER_TIMEOUT * 1000)
+			continue;
+		slog(LOG_CRIT, "event=fatal what=signer pid=%d error=\"no answer in %d seconds\"",
+		     (int)signer_pid(sq->s), SIGNER_TIMEOUT);
+		srv->fatal = 1;
+	}
+}
+
+/* Records every finished decision, syncs once, then answers them (group commit). */
+static void commit_decided(struct server *srv)
+{
+	uint64_t now = (uint64_t)time(NULL);
+	size_t i, n = srv->ndecided;
 	int r, sync_failed = 0, append_failed = 0;
 
-	for (i = 0; i < srv->max_conns; i++)
-		if (srv->conns[i].state == CONN_READY)
-			n++;
 	if (n == 0)
 		return;
-	/* Once per batch: a ticket revoked a moment ago is refused from now on. */
-	(void)store_reload(srv, 0);
-	if ((ds = calloc(n, sizeof(*ds))) == NULL) {
-		slog(LOG_ERR, "event=error what=\"out of memory\"");
-		return; /* the requests stay ready; their deadline ends them */
-	}
-	n = 0;
-	for (i = 0; i < srv->max_conns; i++) {
-		if (srv->conns[i].state != CONN_READY)
-			continue;
-		decide(srv, &srv->conns[i], &ds[n]);
-		if ((r = audit_decision(srv, &ds[n], now)) != 0) {
+	for (i = 0; i < n; i++) {
+		if ((r = audit_decision(srv, srv->decided[i]->d, now)) != 0) {
 			append_failed = 1;
 			slog(LOG_ERR, "event=error what=audit_append error=\"%s\"",
 			     r == JIT_ERR_SYSTEM ? strerror(errno) : jit_err(r));
 		}
-		n++;
-		if (srv->fatal)
-			break;
 	}
 	if (srv->audit != NULL && (r = audit_sync(srv->audit)) != 0) {
 		sync_failed = 1;
 		slog(LOG_ERR, "event=error what=audit_sync error=\"%s\"", jit_err(r));
 	}
 	for (i = 0; i < n; i++) {
-		struct decision *d = &ds[i];
+		struct conn *c = srv->decided[i];
+		struct decision *d = c->d;
 
+		srv->decided[i] = NULL;
+		/* The connection may close while answering: the decision is ours now. */
+		c->d = NULL;
 		if ((sync_failed || append_failed) && d->status == PROTO_OK) {
 			free(d->audit_line);
 			d->audit_line = NULL;
@@ -1491,13 +1918,14 @@ static void process_ready(struct server *srv)
 		}
 		log_decision(srv, d);
 		/* A failed handshake leaves no channel to answer on. */
-		if (d->conn->hs_failed)
-			conn_close(srv, d->conn);
+		if (c->hs_failed)
+			conn_close(srv, c);
 		else
-			conn_respond(srv, d->conn, d);
+			conn_respond(srv, c, d);
 		decision_free(d);
+		free(d);
 	}
-	free(ds);
+	srv->ndecided = 0;
 }
 
 static void expire(struct server *srv, uint64_t t)
@@ -1508,12 +1936,15 @@ static void expire(struct server *srv, uint64_t t)
 	for (i = 0; i < srv->max_conns; i++) {
 		struct conn *c = &srv->conns[i];
 
-		if (c->state == CONN_FREE || t < c->deadline_ms)
+		/* A decided request is answered; its signer's own deadline covers the wait. */
+		if (c->state == CONN_FREE || c->state == CONN_SIGNING || c->state == CONN_DECIDED ||
+		    t < c->deadline_ms)
 			continue;
 		slog(LOG_NOTICE, "event=dropped reason=timeout %s state=%s",
 		     peer_text(c, ptext, sizeof(ptext)),
 		     c->state == CONN_WRITE       ? "writing"
 		     : c->state == CONN_HANDSHAKE ? "handshake"
+		     : c->state == CONN_READY     ? "waiting"
 		                                  : "reading");
 		conn_close(srv, c);
 	}
@@ -1525,8 +1956,8 @@ static int loop(struct server *srv)
 	struct conn **owner = NULL;
 	sigset_t block, orig;
 	struct timespec ts;
-	uint64_t t, next;
-	size_t i, np, total = srv->nls + srv->max_conns + 1;
+	uint64_t t, next, wait_us;
+	size_t i, np, total = srv->nls + srv->max_conns + srv->nsigners;
 	int stopping = 0, r = JIT_ERR_INTERNAL, pr;
 
 	if ((pfd = calloc(total, sizeof(*pfd))) == NULL ||
@@ -1551,10 +1982,18 @@ static int loop(struct server *srv)
 			break;
 		t = now_ms();
 		np = 0;
-		/* The signer's end: POLLHUP when it dies. */
-		pfd[np].fd = signer_fd(srv->signer);
-		pfd[np].events = 0;
-		owner[np++] = NULL;
+		next = t + 1000;
+		/* The signers' ends: answers, and POLLHUP when one dies. */
+		for (i = 0; i < srv->nsigners; i++) {
+			const struct signer_queue *sq = &srv->signers[i];
+
+			pfd[np].fd = signer_fd(sq->s);
+			pfd[np].events = sq->n > 0 ? POLLIN : 0;
+			owner[np++] = NULL;
+			if (sq->n > 0 &&
+			    sq->pending[sq->head]->d->sent_ms + SIGNER_TIMEOUT * 1000 < next)
+				next = sq->pending[sq->head]->d->sent_ms + SIGNER_TIMEOUT * 1000;
+		}
 		for (i = 0; i < srv->nls; i++) {
 			if (srv->ls[i].fd < 0 || t < srv->accept_paused_until)
 				continue;
@@ -1562,13 +2001,20 @@ static int loop(struct server *srv)
 			pfd[np].events = POLLIN;
 			owner[np++] = NULL;
 		}
-		next = t + 1000;
 		if (srv->accept_paused_until > t && srv->accept_paused_until < next)
 			next = srv->accept_paused_until;
 		for (i = 0; i < srv->max_conns; i++) {
 			struct conn *c = &srv->conns[i];
 
-			if (c->state == CONN_FREE)
+			/*
+			 * Whole requests wait for room at the signers (still
+			 * under their deadline), a signer or the commit, not
+			 * for I/O.
+			 */
+			if (c->state == CONN_READY && c->deadline_ms < next)
+				next = c->deadline_ms;
+			if (c->state == CONN_FREE || c->state == CONN_READY ||
+			    c->state == CONN_SIGNING || c->state == CONN_DECIDED)
 				continue;
 			pfd[np].fd = c->fd;
 			if (c->ssl != NULL)
@@ -1579,8 +2025,17 @@ static int loop(struct server *srv)
 			if (c->deadline_ms < next)
 				next = c->deadline_ms;
 		}
-		ts.tv_sec = (time_t)((next > t ? next - t : 0) / 1000);
-		ts.tv_nsec = (long)((next > t ? next - t : 0) % 1000) * 1000000L;
+		wait_us = (next > t ? next - t : 0) * 1000;
+		if (srv->ndecided > 0 && srv->audit != NULL) {
+			uint64_t due = srv->decided_since_us + COMMIT_WAIT_US, tu = now_us();
+
+			if (due <= tu)
+				wait_us = 0;
+			else if (due - tu < wait_us)
+				wait_us = due - tu;
+		}
+		ts.tv_sec = (time_t)(wait_us / 1000000);
+		ts.tv_nsec = (long)(wait_us % 1000000) * 1000L;
 		pr = ppoll(pfd, np, &ts, &orig);
 		if (pr < 0 && errno != EINTR) {
 			slog(LOG_ERR, "event=fatal what=poll error=\"%s\"", strerror(errno));
@@ -1588,15 +2043,17 @@ static int loop(struct server *srv)
 			goto out;
 		}
 		if (pr > 0) {
-			if (pfd[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
-				slog(LOG_CRIT,
-				     "event=fatal what=signer error=\"signer process (pid "
-				     "%d) is gone\"",
-				     (int)signer_pid(srv->signer));
-				r = JIT_ERR_INTERNAL;
-				goto out;
+			for (i = 0; i < srv->nsigners; i++) {
+				if (pfd[i].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+					slog(LOG_CRIT,
+					     "event=fatal what=signer error=\"signer process "
+					     "(pid %d) is gone\"",
+					     (int)signer_pid(srv->signers[i].s));
+					r = JIT_ERR_INTERNAL;
+					goto out;
+				}
 			}
-			for (i = 1; i < np; i++) {
+			for (i = srv->nsigners; i < np; i++) {
 				if (pfd[i].revents == 0)
 					continue;
 				if (owner[i] == NULL) {
@@ -1613,7 +2070,18 @@ static int loop(struct server *srv)
 					conn_write(srv, owner[i]);
 			}
 		}
-		process_ready(srv);
+		/*
+		 * New requests to the signers first, so that they sign while
+		 * this side syncs and answers; then what they have finished,
+		 * and what that made room for; then the commit, when due.
+		 */
+		dispatch_ready(srv);
+		collect_signed(srv);
+		dispatch_ready(srv);
+		if (commit_due(srv, now_us()))
+			commit_decided(srv);
+		if (!srv->fatal)
+			check_signers(srv, now_ms());
 		if (srv->fatal) {
 			r = JIT_ERR_INTERNAL;
 			goto out;
@@ -1627,19 +2095,40 @@ out:
 	return r;
 }
 
+/* One signer per CPU this process may run on, 1..SIGNERS_MAX. */
+static size_t signer_count(void)
+{
+	cpu_set_t set;
+	int n;
+
+	CPU_ZERO(&set);
+	if (sched_getaffinity(0, sizeof(set), &set) != 0 || (n = CPU_COUNT(&set)) < 1)
+		return 1;
+	return n > SIGNERS_MAX ? SIGNERS_MAX : (size_t)n;
+}
+
 int serve_run(struct serve_opts *opts, const struct jit_config *cfg, const char *cfg_path)
 {
 	struct server srv;
+	struct activation act;
 	struct key *ca = NULL;
 	struct sigaction sa;
-	size_t i, dropped = 0;
-	char msg[512];
-	int need_tls = 0, r = JIT_ERR_INTERNAL;
+	size_t i, k, dropped = 0;
+	char msg[512], q1[SOCK_ADDR_TEXT_MAX * 4 + 3], q2[LISTEN_FDNAME_MAX * 4 + 3];
+	int need_tls = 0, have_unix = 0, r = JIT_ERR_INTERNAL;
 
 	opts->sys_errno = 0;
 	memset(&srv, 0, sizeof(srv));
 	srv.cfg = cfg;
 	openlog("jit-ca", LOG_PID, LOG_AUTHPRIV);
+	/* First: before anything else opens descriptors or forks the signers. */
+	if ((r = activation_collect(&act, msg, sizeof(msg))) != 0) {
+		char q[sizeof(msg) + 8];
+
+		slog(LOG_ERR, "event=fatal what=socket_activation error=%s",
+		     r == JIT_ERR_CONFIG_INVALID ? quote(msg, q, sizeof(q)) : jit_err(r));
+		goto out;
+	}
 	if ((r = resolve_requesters(&srv)) != 0)
 		goto out;
 	/* Revoked tickets are refused from the start: an unreadable store stops it. */
@@ -1662,12 +2151,16 @@ int serve_run(struct serve_opts *opts, const struct jit_config *cfg, const char 
 		slog(LOG_ERR, "event=fatal what=ca_key error=\"%s\"", jit_err(r));
 		goto out;
 	}
-	if ((r = signer_start(cfg, ca, &srv.signer)) != 0) {
-		slog(LOG_ERR, "event=fatal what=signer error=\"%s\"",
-		     r == JIT_ERR_SYSTEM ? strerror(errno) : jit_err(r));
-		goto out;
+	srv.nsigners = signer_count();
+	for (i = 0; i < srv.nsigners; i++) {
+		if ((r = signer_start(cfg, ca, (unsigned)i, (unsigned)srv.nsigners,
+		                      &srv.signers[i].s)) != 0) {
+			slog(LOG_ERR, "event=fatal what=signer error=\"%s\"",
+			     r == JIT_ERR_SYSTEM ? strerror(errno) : jit_err(r));
+			goto out;
+		}
 	}
-	/* From here on only the signer holds the private key. */
+	/* From here on only the signers hold the private key. */
 	key_free(ca);
 	ca = NULL;
 	/* The TLS key is the network side's own; the signer never sees it. */
@@ -1723,49 +2216,78 @@ int serve_run(struct serve_opts *opts, const struct jit_config *cfg, const char 
 	 * handshake ends) may not take the slots local callers need.
 	 */
 	srv.tls_max = srv.max_conns;
-	for (i = 0; i < cfg->ca.n_listen; i++) {
-		if (cfg->ca.listen[i].type != CONFIG_ENDPOINT_TLS) {
-			size_t reserve = srv.max_conns / 4, floor = srv.max_conns / 2;
+	have_unix = act.n > 0;
+	for (i = 0; i < cfg->ca.n_listen; i++)
+		if (cfg->ca.listen[i].type != CONFIG_ENDPOINT_TLS)
+			have_unix = 1;
+	if (have_unix) {
+		size_t reserve = srv.max_conns / 4, floor = srv.max_conns / 2;
 
-			if (floor > UNIX_RESERVE_MIN)
-				floor = UNIX_RESERVE_MIN;
-			if (reserve < floor)
-				reserve = floor;
-			srv.tls_max = srv.max_conns - reserve;
-			break;
-		}
+		if (floor > UNIX_RESERVE_MIN)
+			floor = UNIX_RESERVE_MIN;
+		if (reserve < floor)
+			reserve = floor;
+		srv.tls_max = srv.max_conns - reserve;
 	}
 	if ((srv.line = malloc(LOG_LINE_MAX)) == NULL ||
 	    (srv.conns = calloc(srv.max_conns, sizeof(*srv.conns))) == NULL ||
-	    (srv.ls = calloc(cfg->ca.n_listen, sizeof(*srv.ls))) == NULL) {
+	    (srv.decided = calloc(srv.max_conns, sizeof(*srv.decided))) == NULL ||
+	    (srv.ls = calloc(cfg->ca.n_listen + act.n, sizeof(*srv.ls))) == NULL) {
 		r = JIT_ERR_ALLOC;
 		goto out;
 	}
 	for (i = 0; i < srv.max_conns; i++)
 		srv.conns[i].fd = -1;
-	for (i = 0; i < cfg->ca.n_listen; i++) {
-		srv.ls[i].fd = -1;
+	/* Passed sockets are systemd's: used as they are, never unlinked. */
+	for (i = 0; i < act.n; i++) {
+		srv.ls[srv.nls].fd = act.fd[i];
+		act.fd[i] = -1;
 		srv.nls++;
-		if (cfg->ca.listen[i].type == CONFIG_ENDPOINT_TLS) {
-			if ((r = listen_tcp(cfg->ca.listen[i].host, cfg->ca.listen[i].port,
-			                    &srv.ls[i])) != 0) {
+		slog(LOG_NOTICE, "event=listen socket=inherited fd=%d name=%s path=%s",
+		     LISTEN_FDS_START + (int)i, quote(act.name[i], q2, sizeof(q2)),
+		     quote(act.addr[i], q1, sizeof(q1)));
+	}
+	for (i = 0; i < cfg->ca.n_listen; i++) {
+		const struct config_endpoint *ep = &cfg->ca.listen[i];
+
+		if (ep->type == CONFIG_ENDPOINT_TLS) {
+			srv.ls[srv.nls].fd = -1;
+			srv.nls++;
+			if ((r = listen_tcp(ep->host, ep->port, &srv.ls[srv.nls - 1])) != 0) {
 				slog(LOG_ERR, "event=fatal what=listen listen=\"%s\" error=\"%s\"",
-				     cfg->ca.listen[i].text, strerror(errno));
+				     ep->text, strerror(errno));
 				goto out;
 			}
+			slog(LOG_NOTICE, "event=listen socket=created listen=\"%s\"", ep->text);
 			continue;
 		}
-		srv.ls[i].path = cfg->ca.listen[i].path;
-		if ((r = listen_unix(cfg->ca.listen[i].path, &srv.ls[i])) != 0) {
-			slog(LOG_ERR, "event=fatal what=listen path=\"%s\" error=\"%s\"",
-			     cfg->ca.listen[i].path, strerror(errno));
+		if (act.n > 0) {
+			/* Socket activation replaces the configured Unix sockets. */
+			for (k = 0; k < act.n && strcmp(act.addr[k], ep->path) != 0; k++)
+				;
+			if (k == act.n)
+				slog(LOG_WARNING,
+				     "event=listen socket=not_created path=%s "
+				     "warning=\"not served: systemd passed the Unix sockets "
+				     "and none is bound to this path\"",
+				     quote(ep->path, q1, sizeof(q1)));
+			continue;
+		}
+		srv.ls[srv.nls].fd = -1;
+		srv.ls[srv.nls].path = ep->path;
+		srv.nls++;
+		if ((r = listen_unix(ep->path, &srv.ls[srv.nls - 1])) != 0) {
+			slog(LOG_ERR, "event=fatal what=listen path=\"%s\" error=\"%s\"", ep->path,
+			     strerror(errno));
 			goto out;
 		}
+		slog(LOG_NOTICE, "event=listen socket=created path=%s",
+		     quote(ep->path, q1, sizeof(q1)));
 	}
 	slog(LOG_NOTICE,
-	     "event=started config=\"%s\" pid=%d signer_pid=%d listeners=%zu audit=%s "
+	     "event=started config=\"%s\" pid=%d signer_pid=%d signers=%zu listeners=%zu audit=%s "
 	     "max_connections=%u tls_connections=%zu request_timeout=%llu",
-	     cfg_path, (int)getpid(), (int)signer_pid(srv.signer), srv.nls,
+	     cfg_path, (int)getpid(), (int)signer_pid(srv.signers[0].s), srv.nsigners, srv.nls,
 	     srv.audit != NULL ? "fsync" : "syslog-only", cfg->ca.max_connections, srv.tls_max,
 	     (unsigned long long)cfg->ca.request_timeout);
 	r = loop(&srv);
@@ -1778,6 +2300,9 @@ out:
 		conn_close(&srv, &srv.conns[i]);
 	if (srv.ls != NULL)
 		close_listeners(&srv);
+	for (i = 0; i < act.n; i++)
+		if (act.fd[i] >= 0)
+			close(act.fd[i]);
 	free(srv.ls);
 	free(srv.conns);
 	free(srv.line);
@@ -1787,7 +2312,9 @@ out:
 	revocation_free(srv.revoked);
 	serial_close(srv.serial);
 	audit_close(srv.audit);
-	signer_stop(srv.signer);
+	for (i = 0; i < srv.nsigners; i++)
+		signer_stop(srv.signers[i].s);
+	free(srv.decided);
 	key_free(srv.ca_pub);
 	key_free(ca);
 	SSL_CTX_free(srv.tls_ctx);

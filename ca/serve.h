@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * jit-ca serve: the signing service's parts. serve.c runs the network side
- * (listeners, callers, policy, audit); signer.c the privilege-separated
- * process that alone holds the CA key; serial.c the crash-safe serial
- * reservation; serve_policy.c the caps both sides check.
+ * (listeners, socket activation, callers, policy, audit); signer.c the
+ * privilege-separated processes that alone hold the CA key; serial.c the
+ * crash-safe serial reservation; serve_policy.c the caps both sides check.
  */
 #ifndef JIT_CA_SERVE_H
 #define JIT_CA_SERVE_H
@@ -66,20 +66,37 @@ int policy_check_cert_req(const struct jit_config *cfg, const struct config_requ
 
 struct signer;
 
+/* Signer processes at most (one per CPU the service may run on, up to this). */
+#define SIGNERS_MAX 4
+/* Requests one signer may have waiting, sent and not yet answered. */
+#define SIGNER_INFLIGHT 32
+/* A signature takes well under a millisecond; a signer silent this long (s) is broken. */
+#define SIGNER_TIMEOUT 10
+
 /*
- * Forks the signer child, which keeps ca (the private key) and cfg; the
+ * Forks signer index (0..count-1) of count, which keeps ca (the private
+ * key) and cfg and signs only serials equal to index modulo count; the
  * parent gets a handle and should free its own copy of the private key
- * right after. The child never returns from this call.
+ * once every signer is started. The child never returns from this call.
  */
-int signer_start(const struct jit_config *cfg, const struct key *ca, struct signer **ret);
+int signer_start(const struct jit_config *cfg, const struct key *ca, unsigned index, unsigned count,
+                 struct signer **ret);
 /*
- * Asks the signer for a certificate. JIT_ERR_SYSTEM or
- * JIT_ERR_MESSAGE_INCOMPLETE means the signer is gone (fatal);
- * JIT_ERR_INVALID_ARGUMENT that it refused, with its reason in why.
+ * Sends the signer one certificate request; its answer comes back through
+ * signer_receive, answers in the order of the requests. JIT_ERR_SYSTEM:
+ * the signer is gone (fatal).
  */
-int signer_sign(struct signer *s, const char *requester, int breakglass, const struct cert_req *req,
-                const struct key *subject, uint8_t **ret_blob, size_t *ret_len, char *why,
-                size_t whylen);
+int signer_send(struct signer *s, const char *requester, int breakglass, const struct cert_req *req,
+                const struct key *subject);
+/*
+ * Takes the next answer if one is there, never waiting: 0 with *ret_got 1
+ * and the certificate in ret_blob, or with ret_blob NULL and the signer's
+ * refusal in why; 0 with *ret_got 0 when no answer is there yet.
+ * JIT_ERR_SYSTEM or JIT_ERR_MESSAGE_INCOMPLETE mean the signer is gone or
+ * broken (fatal).
+ */
+int signer_receive(struct signer *s, int *ret_got, uint8_t **ret_blob, size_t *ret_len, char *why,
+                   size_t whylen);
 /* The socket to watch for the signer's death (POLLHUP). */
 int signer_fd(const struct signer *s);
 pid_t signer_pid(const struct signer *s);

@@ -9,10 +9,18 @@
  *   u64 valid_before, u32 n + n (cstring name, cstring value) critical
  *   options, the same for extensions, string subject public key blob
  *
- * and gets back u8 0 + string certificate blob, or u8 1 + cstring reason.
+ * and gets back u8 0 + string certificate blob, or u8 1 + cstring reason,
+ * one answer per message, in order. The network side may send several
+ * before reading the answers (it keeps at most SIGNER_INFLIGHT waiting, far
+ * below what the socket buffers hold, so neither side ever blocks on a
+ * full channel).
+ *
  * The signer checks the requester's caps itself from its own copy of the
- * configuration and refuses anything else. It is not dumpable, dies with
- * its parent, and exits when the channel closes.
+ * configuration and refuses anything else. Serials only grow, and with
+ * several signers each signs only its own residue class (serial modulo
+ * the number of signers): while the service runs no serial is signed
+ * twice, whatever the network side asks. It is not dumpable, dies with its parent, and exits
+ * when the channel closes.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,13 +48,31 @@
 #define SIGNER_MSG_MAX   (128 * 1024)
 #define SIGNER_REPLY_OK  0
 #define SIGNER_REPLY_ERR 1
-/* A signature takes milliseconds; a signer silent this long is broken. */
-#define SIGNER_TIMEOUT 10
 
 struct signer {
 	int fd;
 	pid_t pid;
+	struct buf *msg; /* the request being sent */
+	uint8_t *answer; /* SIGNER_MSG_MAX: the answer being read */
 };
+
+/* The signer's end of the channel, in the child; every higher descriptor is closed. */
+#define SIGNER_CHANNEL_FD 3
+
+/* Closes every descriptor from fd up. */
+static void close_from(int fd)
+{
+	long max, i;
+
+	if (close_range((unsigned)fd, ~0U, 0) == 0)
+		return;
+	/* Kernels before 5.9: one by one, up to the limit. */
+	max = sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > 65536)
+		max = 65536;
+	for (i = fd; i < max; i++)
+		close((int)i);
+}
 
 static int put_opts(struct buf *b, const struct cert_opts *o)
 {
@@ -155,8 +181,9 @@ out:
 }
 
 /* Handles one message; fills reply with the answer. */
-static void signer_handle(const struct jit_config *cfg, const struct key *ca, const uint8_t *msg,
-                          size_t len, uint64_t *last_serial, struct buf *reply)
+static void signer_handle(const struct jit_config *cfg, const struct key *ca, unsigned index,
+                          unsigned count, const uint8_t *msg, size_t len, uint64_t *last_serial,
+                          struct buf *reply)
 {
 	char qid[CERT_KEY_ID_MAX + 8], qrq[128];
 	struct buf *b = NULL;
@@ -191,6 +218,12 @@ static void signer_handle(const struct jit_config *cfg, const struct key *ca, co
 		         (unsigned long long)req.serial, (unsigned long long)*last_serial);
 		goto refuse;
 	}
+	/* Nor can another signer sign it: each has its own residue class. */
+	if (req.serial % count != index) {
+		snprintf(why, sizeof(why), "serial %llu is not for signer %u of %u",
+		         (unsigned long long)req.serial, index, count);
+		goto refuse;
+	}
 	if ((r = cert_build(&req, subject, ca, &c)) != 0) {
 		snprintf(why, sizeof(why), "signing failed: %s", jit_err(r));
 		goto refuse;
@@ -221,7 +254,8 @@ out:
 	buf_free(b);
 }
 
-static void signer_main(int fd, const struct jit_config *cfg, const struct key *ca)
+static void signer_main(int fd, const struct jit_config *cfg, const struct key *ca, unsigned index,
+                        unsigned count)
 {
 	uint64_t last_serial = 0;
 	uint8_t *msg;
@@ -242,7 +276,7 @@ static void signer_main(int fd, const struct jit_config *cfg, const struct key *
 			    buf_put_cstring(reply, "message too large") != 0)
 				break;
 		} else
-			signer_handle(cfg, ca, msg, (size_t)n, &last_serial, reply);
+			signer_handle(cfg, ca, index, count, msg, (size_t)n, &last_serial, reply);
 		if (buf_len(reply) == 0 || send(fd, buf_ptr(reply), buf_len(reply), MSG_NOSIGNAL) !=
 		                                   (ssize_t)buf_len(reply))
 			break;
@@ -254,7 +288,8 @@ static void signer_main(int fd, const struct jit_config *cfg, const struct key *
 	_exit(0);
 }
 
-int signer_start(const struct jit_config *cfg, const struct key *ca, struct signer **ret)
+int signer_start(const struct jit_config *cfg, const struct key *ca, unsigned index, unsigned count,
+                 struct signer **ret)
 {
 	struct signer *s = NULL;
 	struct timeval tv = {.tv_sec = SIGNER_TIMEOUT, .tv_usec = 0};
@@ -263,10 +298,16 @@ int signer_start(const struct jit_config *cfg, const struct key *ca, struct sign
 	int r = JIT_ERR_INTERNAL;
 
 	*ret = NULL;
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
+	if (count == 0 || index >= count) {
+		r = JIT_ERR_INVALID_ARGUMENT;
+		goto out;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL || (s->msg = buf_new(SIGNER_MSG_MAX)) == NULL ||
+	    (s->answer = malloc(SIGNER_MSG_MAX)) == NULL) {
 		r = JIT_ERR_ALLOC;
 		goto out;
 	}
+	s->fd = -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
 		r = JIT_ERR_SYSTEM;
 		goto out;
@@ -281,6 +322,16 @@ int signer_start(const struct jit_config *cfg, const struct key *ca, struct sign
 		struct sigaction sa;
 
 		close(sp[0]);
+		/*
+		 * Keep nothing but the channel: no listening socket (socket
+		 * activation passes them before we fork), no syslog socket.
+		 */
+		closelog();
+		if (sp[1] != SIGNER_CHANNEL_FD &&
+		    dup2(sp[1], SIGNER_CHANNEL_FD) != SIGNER_CHANNEL_FD)
+			_exit(1);
+		close_from(SIGNER_CHANNEL_FD + 1);
+		sp[1] = SIGNER_CHANNEL_FD;
 		/* Die with the parent; never leave a core or ptrace handle with the key. */
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent ||
 		    prctl(PR_SET_DUMPABLE, 0) != 0)
@@ -292,7 +343,7 @@ int signer_start(const struct jit_config *cfg, const struct key *ca, struct sign
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGHUP, &sa, NULL);
 		sigaction(SIGPIPE, &sa, NULL);
-		signer_main(sp[1], cfg, ca);
+		signer_main(sp[1], cfg, ca, index, count);
 		_exit(1);
 	}
 	close(sp[1]);
@@ -315,30 +366,23 @@ out:
 		close(sp[0]);
 	if (sp[1] >= 0)
 		close(sp[1]);
-	free(s);
+	if (s != NULL) {
+		buf_free(s->msg);
+		free(s->answer);
+		free(s);
+	}
 	return r;
 }
 
-int signer_sign(struct signer *s, const char *requester, int breakglass, const struct cert_req *req,
-                const struct key *subject, uint8_t **ret_blob, size_t *ret_len, char *why,
-                size_t whylen)
+int signer_send(struct signer *s, const char *requester, int breakglass, const struct cert_req *req,
+                const struct key *subject)
 {
-	struct buf *b = NULL, *rb = NULL;
-	uint8_t *reply = NULL, status;
-	const uint8_t *blob;
-	char *text = NULL;
-	size_t i, blob_len;
+	struct buf *b = s->msg;
+	size_t i;
 	ssize_t n;
 	int r = JIT_ERR_INTERNAL;
 
-	*ret_blob = NULL;
-	*ret_len = 0;
-	if (whylen > 0)
-		why[0] = '\0';
-	if ((b = buf_new(SIGNER_MSG_MAX)) == NULL || (reply = malloc(SIGNER_MSG_MAX)) == NULL) {
-		r = JIT_ERR_ALLOC;
-		goto out;
-	}
+	buf_reset(b);
 	if ((r = buf_put_u8(b, SIGNER_MSG_SIGN)) != 0 || (r = buf_put_cstring(b, requester)) != 0 ||
 	    (r = buf_put_u8(b, breakglass ? 1 : 0)) != 0 ||
 	    (r = buf_put_u64(b, req->serial)) != 0 || (r = buf_put_cstring(b, req->key_id)) != 0 ||
@@ -352,14 +396,43 @@ int signer_sign(struct signer *s, const char *requester, int breakglass, const s
 	    (r = put_opts(b, &req->critical)) != 0 || (r = put_opts(b, &req->extensions)) != 0 ||
 	    (r = buf_put_string(b, subject->blob, subject->blob_len)) != 0)
 		goto out;
-	n = send(s->fd, buf_ptr(b), buf_len(b), MSG_NOSIGNAL);
+	/* Blocking (SO_SNDTIMEO): with at most SIGNER_INFLIGHT waiting it never waits long. */
+	do
+		n = send(s->fd, buf_ptr(b), buf_len(b), MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
 	if (n != (ssize_t)buf_len(b)) {
+		if (n >= 0)
+			errno = EMSGSIZE;
 		r = JIT_ERR_SYSTEM;
 		goto out;
 	}
+	r = 0;
+out:
+	buf_reset(b);
+	return r;
+}
+
+int signer_receive(struct signer *s, int *ret_got, uint8_t **ret_blob, size_t *ret_len, char *why,
+                   size_t whylen)
+{
+	struct buf *rb = NULL;
+	uint8_t status;
+	const uint8_t *blob;
+	char *text = NULL;
+	size_t blob_len;
+	ssize_t n;
+	int r = JIT_ERR_INTERNAL;
+
+	*ret_got = 0;
+	*ret_blob = NULL;
+	*ret_len = 0;
+	if (whylen > 0)
+		why[0] = '\0';
 	do
-		n = recv(s->fd, reply, SIGNER_MSG_MAX, MSG_TRUNC);
+		n = recv(s->fd, s->answer, SIGNER_MSG_MAX, MSG_TRUNC | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
 	if (n < 0) {
 		r = JIT_ERR_SYSTEM;
 		goto out;
@@ -368,28 +441,30 @@ int signer_sign(struct signer *s, const char *requester, int breakglass, const s
 		r = JIT_ERR_MESSAGE_INCOMPLETE;
 		goto out;
 	}
-	if ((rb = buf_from(reply, (size_t)n)) == NULL) {
+	if ((rb = buf_from(s->answer, (size_t)n)) == NULL) {
 		r = JIT_ERR_ALLOC;
 		goto out;
 	}
 	if ((r = buf_get_u8(rb, &status)) != 0)
 		goto bad;
 	if (status == SIGNER_REPLY_ERR) {
-		if ((r = buf_get_cstring(rb, &text, NULL)) != 0)
+		if ((r = buf_get_cstring(rb, &text, NULL)) != 0 || buf_len(rb) != 0)
 			goto bad;
 		snprintf(why, whylen, "%s", text);
-		r = JIT_ERR_INVALID_ARGUMENT;
+		*ret_got = 1;
+		r = 0;
 		goto out;
 	}
 	if (status != SIGNER_REPLY_OK || (r = buf_get_string_direct(rb, &blob, &blob_len)) != 0 ||
 	    buf_len(rb) != 0)
 		goto bad;
-	if ((*ret_blob = malloc(blob_len)) == NULL) {
+	if ((*ret_blob = malloc(blob_len == 0 ? 1 : blob_len)) == NULL) {
 		r = JIT_ERR_ALLOC;
 		goto out;
 	}
 	memcpy(*ret_blob, blob, blob_len);
 	*ret_len = blob_len;
+	*ret_got = 1;
 	r = 0;
 	goto out;
 bad:
@@ -397,9 +472,7 @@ bad:
 	r = JIT_ERR_MESSAGE_INCOMPLETE;
 out:
 	free(text);
-	free(reply);
 	buf_free(rb);
-	buf_free(b);
 	return r;
 }
 
@@ -434,5 +507,7 @@ void signer_stop(struct signer *s)
 			;
 	}
 out:
+	buf_free(s->msg);
+	free(s->answer);
 	free(s);
 }

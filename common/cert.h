@@ -119,6 +119,12 @@ int cert_build(const struct cert_req *req, const struct key *subject, const stru
  * cert_verify.
  */
 int cert_parse(const uint8_t *blob, size_t len, struct cert **ret);
+/*
+ * cert_parse without the signature check (its structure is still checked):
+ * only for a blob whose signature a trusted party has just checked, such
+ * as the service's signer process, whose cert_build verifies what it signs.
+ */
+int cert_parse_unverified(const uint8_t *blob, size_t len, struct cert **ret);
 /* "TYPE-cert-v01@openssh.com BASE64[ COMMENT]" (one line). */
 int cert_parse_line(const char *line, size_t len, struct cert **ret);
 /* Reads a certificate file (bounded). */

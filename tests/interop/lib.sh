@@ -299,6 +299,19 @@ lines() {
 	wc -l <"$1" | tr -d ' '
 }
 
+# svc_account (as root): makes sure the account $SVC_USER exists, lets it
+# reach files under T_DIR, and sets SVC to run a command as it.
+svc_account() {
+	t_need setpriv
+	if ! id "$SVC_USER" >/dev/null 2>&1; then
+		useradd --system --no-create-home --home-dir /nonexistent \
+			--shell /usr/sbin/nologin "$SVC_USER" ||
+			t_bail "useradd $SVC_USER"
+	fi
+	chmod 0711 "$T_DIR"
+	SVC="setpriv --reuid=$SVC_USER --regid=$SVC_USER --init-groups --"
+}
+
 # bastion_env: checks PAM_JIT and JIT_AGENT (the built module and agent)
 # and sets PAM_WRAPPER_LIB; exits 77 (skip) without pam_wrapper.
 bastion_env() {

@@ -26,15 +26,7 @@ t_skip() {
 }
 
 if [ $AS_ROOT -eq 1 ]; then
-	t_need setpriv
-	if ! id "$SVC_USER" >/dev/null 2>&1; then
-		useradd --system --no-create-home --home-dir /nonexistent \
-			--shell /usr/sbin/nologin "$SVC_USER" ||
-			t_bail "useradd $SVC_USER"
-	fi
-	# The service account and nobody must reach files under T_DIR.
-	chmod 0711 "$T_DIR"
-	SVC="setpriv --reuid=$SVC_USER --regid=$SVC_USER --init-groups --"
+	svc_account
 else
 	SVC=""
 fi

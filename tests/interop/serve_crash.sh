@@ -25,14 +25,7 @@ SOCK="$T_DIR/run/ca.sock"
 AUDIT="$T_DIR/svc/audit.jsonl"
 
 if [ "$(id -u)" -eq 0 ]; then
-	t_need setpriv
-	if ! id "$SVC_USER" >/dev/null 2>&1; then
-		useradd --system --no-create-home --home-dir /nonexistent \
-			--shell /usr/sbin/nologin "$SVC_USER" ||
-			t_bail "useradd $SVC_USER"
-	fi
-	chmod 0711 "$T_DIR"
-	SVC="setpriv --reuid=$SVC_USER --regid=$SVC_USER --init-groups --"
+	svc_account
 else
 	SVC=""
 fi

@@ -20,14 +20,7 @@ SVC_PID=""
 AUDIT="$T_DIR/svc/audit.jsonl"
 
 if [ "$(id -u)" -eq 0 ]; then
-	t_need setpriv
-	if ! id "$SVC_USER" >/dev/null 2>&1; then
-		useradd --system --no-create-home --home-dir /nonexistent \
-			--shell /usr/sbin/nologin "$SVC_USER" ||
-			t_bail "useradd $SVC_USER"
-	fi
-	chmod 0711 "$T_DIR"
-	SVC="setpriv --reuid=$SVC_USER --regid=$SVC_USER --init-groups --"
+	svc_account
 else
 	SVC_USER=$U
 	SVC=""
@@ -228,12 +221,19 @@ try:
     t.sendall(struct.pack(">I", 4) + b"xxxx")
     data = t.recv(100)
     print("answer" if data else "closed")
+except ssl.SSLEOFError:
+    print("ssl error: EOF")
 except ssl.SSLError as e:
-    print("ssl error: " + e.reason)
+    print("ssl error: " + str(e.reason))
 EOF
 n=$(audit_count)
 run python3 noclient.py cli/ca.crt "$PORT"
-expect "no client certificate refused" 0 'ssl error: TLSV13_ALERT_CERTIFICATE_REQUIRED' ''
+# As below: the server's alert may reach the client before or after it
+# writes; when after, the write meets the closed connection. Refused either way.
+case "$T_RC:$T_OUT" in
+"0:ssl error: TLSV13_ALERT_CERTIFICATE_REQUIRED" | "0:ssl error: EOF") t_pass "no client certificate refused" ;;
+*) t_fail "no client certificate refused" "exit $T_RC" "$T_OUT" "$T_ERR" ;;
+esac
 wait_audit $((n + 1)) || t_bail "no audit record for the missing certificate"
 assert_eq "no certificate audited: event" refused "$(audit_last event)"
 assert_eq "no certificate audited: status" unauthenticated "$(audit_last status)"

@@ -362,6 +362,23 @@ static void test_truncations_and_trailing(void **state)
 	longer[i] ^= 0x01;
 	assert_int_equal(cert_parse(longer, c->blob_len, &d), JIT_ERR_SIG_INVALID);
 	assert_int_equal(cert_parse(c->blob, CERT_BLOB_MAX + 1, &d), JIT_ERR_NO_BUFFER_SPACE);
+	/* Without the signature check the tampered certificate parses, fields and all... */
+	assert_int_equal(cert_parse_unverified(longer, c->blob_len, &d), 0);
+	assert_non_null(d);
+	assert_int_equal(d->serial, c->serial);
+	assert_string_equal(d->key_id, "`lice ticket=CHG-1001"); /* 'a' ^ 1 */
+	cert_free(d);
+	d = NULL;
+	/* ...but its structure is checked as by cert_parse. */
+	for (i = 0; i < c->blob_len; i++) {
+		assert_int_not_equal(cert_parse_unverified(c->blob, i, &d), 0);
+		assert_null(d);
+	}
+	memcpy(longer, c->blob, c->blob_len);
+	longer[c->blob_len] = 0;
+	assert_int_equal(cert_parse_unverified(longer, c->blob_len + 1, &d), JIT_ERR_TRAILING_DATA);
+	assert_int_equal(cert_parse_unverified(c->blob, CERT_BLOB_MAX + 1, &d),
+	                 JIT_ERR_NO_BUFFER_SPACE);
 	free(longer);
 	cert_free(c);
 	cert_req_clear(&req);
