@@ -4,7 +4,8 @@
 # bastion with her own key and a ticket typed by a program, then reaches the
 # target with plain ssh through the session's jit-agent. Checks a wrong
 # ticket, the certificate's source-address, renewal and refusal once the
-# ticket closes, break-glass, and that nothing of the session is left after
+# ticket closes, refusal once the ticket's window has ended, break-glass
+# (with its notify hook), and that nothing of the session is left after
 # logout.
 #
 # When pam_jit.so has no session stage (no pam_sm_open_session), the bastion
@@ -127,14 +128,20 @@ NOW=$(date -u +%s)
 iso() {
 	date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ
 }
-# tickets STATE: CHG-2001 for jitalice, open from 10 minutes ago for an hour.
+# tickets STATE: CHG-2001 for jitalice, open from 10 minutes ago for an hour;
+# CHG-2002, approved, open until WINDOW_END (epoch) once that is set.
+WINDOW_END=""
 tickets() {
 	cat >tickets.new <<EOF
 tickets = (
   { id = "CHG-2001"; state = "$1"; users = [ "$LU" ]; principals = [ "$LU" ];
     not_before = "$(iso $((NOW - 600)))"; not_after = "$(iso $((NOW + 3600)))"; }
-);
 EOF
+	[ -z "$WINDOW_END" ] || cat >>tickets.new <<EOF
+  , { id = "CHG-2002"; state = "approved"; users = [ "$LU" ]; principals = [ "$LU" ];
+    not_before = "$(iso $((NOW - 600)))"; not_after = "$(iso "$WINDOW_END")"; }
+EOF
+	echo ");" >>tickets.new
 	chmod 0644 tickets.new
 	mv tickets.new tickets.conf
 }
@@ -340,7 +347,8 @@ if [ $SESSION_STAGE -eq 0 ]; then
 			"$(tail -n +$((bmark + 1)) "$BASTION_LOG" | head -c 3000)"
 	for _n in "ssh target from the session" "source-address refuses 127.0.0.2" \
 		"renewal while the ticket holds" "refusal once the ticket is closed" \
-		"break-glass certificate" "nothing left after logout"; do
+		"refusal once the window has ended" "break-glass certificate" \
+		"nothing left after logout"; do
 		t_skip_session "$_n"
 	done
 	t_summary
@@ -446,6 +454,28 @@ assert_eq "renewal: refused once the ticket is closed" "rc3=255" \
 	"$(printf '%s\n' "$R" | grep '^rc3=')"
 assert_eq "closed ticket: the agent lists no identity" "The agent has no identities.
 rc4=1" "$(printf '%s\n' "$R" | sed -n '/^rc3=/,$p' | sed 1d)"
+tickets approved
+
+# --- a ticket whose window ends during the session ---
+
+WINDOW_END=$(($(date -u +%s) + 8))
+tickets approved
+cat >window.sh <<EOF
+$TARGET_SSH $LU@127.0.0.1 id -un; echo rc1=\$?
+ssh-add -L | TZ=UTC ssh-keygen -L -f - | sed -n 's/^ *Valid: from .* to /until=/p'
+while [ \$(date -u +%s) -le $((WINDOW_END + 1)) ]; do sleep 0.2; done
+$TARGET_SSH $LU@127.0.0.1 id -un; echo rc2=\$?
+EOF
+chmod 0644 window.sh
+bastion CHG-2002 "sh $T_DIR/window.sh"
+assert_eq "window end: ssh target works inside the window, refused after it" \
+	"$LU rc1=0 rc2=255" \
+	"$(printf '%s\n' "$T_OUT" | grep -E "^($LU|rc[12]=)" | tr '\n' ' ' | sed 's/ $//')"
+# The certificate never outlives the window.
+assert_eq "window end: the certificate ends with the window" \
+	"until=$(TZ=UTC date -d "@$WINDOW_END" +%Y-%m-%dT%H:%M:%S)" \
+	"$(printf '%s\n' "$T_OUT" | grep '^until=')"
+WINDOW_END=""
 tickets approved
 
 # --- break-glass ---
