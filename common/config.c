@@ -2658,6 +2658,10 @@ out:
  * ctime is INDEX_SETTLE seconds old, so a later change, even within one
  * tick of the clock that stamped the previous one, cannot keep the
  * identity (short of the clock being set back to that very time).
+ *
+ * An index is believed as the file is, and needs the same owner and mode:
+ * one written by another hand (root's) can hide entries or name any {...}
+ * span of the file, comments included, as an entry.
  */
 #define INDEX_MAGIC  "JITTIX1\n"
 #define INDEX_SETTLE 2 /* seconds */
