@@ -15,6 +15,8 @@
  * only then answers (group commit): no certificate leaves without its
  * record on disk. The signers sign while this side reads, syncs and
  * answers; the batch synced together is whatever finished meanwhile.
+ * Refusals of callers that match no requester get records up to a rate
+ * per source, and summary records for the rest (REFUSAL_RATE).
  */
 #define _GNU_SOURCE /* struct ucred, accept4, ppoll, SO_PEERGROUPS */
 #include <arpa/inet.h>
@@ -87,6 +89,65 @@
 /* "[v6 address]:port" */
 #define PEER_ADDR_MAX (INET6_ADDRSTRLEN + 9)
 
+/*
+ * Anyone who can connect can be refused, and each refusal used to cost a
+ * durable record: callers that match no requester are limited per source
+ * (a Unix caller's uid; a TLS caller's IPv4 address, or IPv6 /64 since one
+ * host holds a whole /64) to REFUSAL_RATE records a second, a bucket of
+ * REFUSAL_RATE refilled at that rate, and all sources together to
+ * REFUSAL_RATE_TOTAL. Beyond that they are answered as ever and counted;
+ * one summary record per source carries the count, REFUSAL_SUMMARY_MS
+ * after the first refusal it counts, or at the stop. Their log lines about
+ * dropped connections are limited the same way. Requesters never are.
+ */
+#define REFUSAL_RATE       10
+#define REFUSAL_RATE_TOTAL 100
+#define REFUSAL_SUMMARY_MS 10000
+/* Sources tracked at once; beyond them, the others share one more entry. */
+#define REFUSAL_SOURCES 256
+/* A summary that could not be written is tried again this much later. */
+#define REFUSAL_RETRY_MS 1000
+/* An IPv6 prefix as text: "address/64". */
+#define SOURCE_TEXT_MAX (INET6_ADDRSTRLEN + 4)
+
+enum source_kind {
+	SOURCE_NONE = 0,
+	SOURCE_UID,
+	SOURCE_IPV4,
+	SOURCE_IPV6,  /* its /64 */
+	SOURCE_OTHER, /* unknown, or beyond the sources tracked */
+};
+
+/* What a refusal is counted against; compared with memcmp, so zeroed before it is set. */
+struct source {
+	uint32_t kind;
+	uint32_t uid;
+	uint8_t addr[16]; /* IPv4: 4 bytes; IPv6: the first 8 */
+};
+
+/* A token bucket, in thousandths of a record. */
+struct bucket {
+	uint64_t milli;
+	uint64_t at_ms; /* when it was last refilled */
+};
+
+/* What was counted instead of written one by one, since the last summary. */
+struct tally {
+	uint64_t n;
+	uint64_t first, last; /* seconds since the epoch */
+};
+
+struct source_entry {
+	struct source src; /* SOURCE_NONE: free */
+	struct bucket bucket;
+	uint64_t last_ms;     /* its last refusal or line: the least recent idle entry is reused */
+	uint64_t due_ms;      /* when its summary is due, while anything is counted */
+	struct tally refused; /* into a summary audit record */
+	struct tally dropped; /* lines about dropped connections: into a summary log line */
+	int appended;         /* its summary record is appended, not yet synced */
+	char *audit_line;     /* that record as a syslog line */
+};
+
 enum conn_state {
 	CONN_FREE = 0,
 	CONN_HANDSHAKE, /* TLS: the handshake is under way */
@@ -122,6 +183,8 @@ struct conn {
 	int hs_failed;
 	char hs_error[256];
 	struct decision *d; /* from CONN_SIGNING until answered */
+	struct source src;  /* whom its refusal is counted against */
+	int counted;        /* its refusal was counted, not written: so are its other lines */
 };
 
 struct listener {
@@ -216,6 +279,11 @@ struct server {
 	uint64_t overload_count, overload_logged_at;
 	char *line; /* LOG_LINE_MAX: the one buffer log and audit lines are formatted in */
 	int fatal;
+	/* Refusals of unauthenticated callers: REFUSAL_SOURCES + 1, the last for the others. */
+	struct source_entry *sources;
+	struct bucket refusal_total;
+	uint64_t summary_due_ms;   /* the earliest due_ms, 0 when nothing is counted */
+	size_t summaries_appended; /* summary records awaiting their sync */
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -341,6 +409,267 @@ static const char *peer_text(const struct conn *c, char *out, size_t outlen)
 		return out;
 	put_quoted(out, outlen, &pos, c->peer_name != NULL ? c->peer_name : "");
 	return out;
+}
+
+/* --- refusals of unauthenticated callers: a bound per source --- */
+
+/* 1 for a caller that matched no requester (so far: a TLS handshake under way counts too). */
+static int conn_unauthenticated(const struct conn *c)
+{
+	return c->ssl != NULL ? c->tls_rq == NULL : c->unix_rq == NULL;
+}
+
+static void bucket_refill(struct bucket *b, uint64_t rate, uint64_t t)
+{
+	uint64_t cap = rate * 1000, add;
+
+	if (t <= b->at_ms)
+		return;
+	/* rate records a second are rate thousandths a millisecond. */
+	add = (t - b->at_ms) * rate;
+	b->milli = add >= cap - b->milli ? cap : b->milli + add;
+	b->at_ms = t;
+}
+
+/*
+ * 1 when the entry may go to another source: nothing counted, and a full
+ * bucket (the bucket holds one second's worth), so that forgetting the
+ * source changes nothing it would be allowed.
+ */
+static int source_idle(const struct source_entry *e, uint64_t t)
+{
+	return e->src.kind == SOURCE_NONE ||
+	       (e->refused.n == 0 && e->dropped.n == 0 && !e->appended && t - e->last_ms >= 1000);
+}
+
+/* The entry of src: its own, a free or idle one (the least recent), else the shared last one. */
+static struct source_entry *source_find(struct server *srv, const struct source *src, uint64_t t)
+{
+	struct source_entry *e, *reuse = NULL;
+	size_t i;
+
+	for (i = 0; i < REFUSAL_SOURCES && src->kind != SOURCE_OTHER; i++) {
+		e = &srv->sources[i];
+		if (memcmp(&e->src, src, sizeof(*src)) == 0)
+			return e;
+		if (source_idle(e, t) && (reuse == NULL || e->last_ms < reuse->last_ms))
+			reuse = e;
+	}
+	if (reuse == NULL)
+		return &srv->sources[REFUSAL_SOURCES];
+	memset(reuse, 0, sizeof(*reuse));
+	reuse->src = *src;
+	reuse->bucket.milli = (uint64_t)REFUSAL_RATE * 1000;
+	reuse->bucket.at_ms = t;
+	return reuse;
+}
+
+/*
+ * 1 when a refusal (refusal 1) or a log line about a dropped connection
+ * (refusal 0) of an unauthenticated caller from src may be written; 0 when
+ * it is only counted, for the source's summary.
+ */
+static int source_allow(struct server *srv, const struct source *src, int refusal)
+{
+	uint64_t t = now_ms();
+	struct source_entry *e = source_find(srv, src, t);
+	struct tally *ty = refusal ? &e->refused : &e->dropped;
+	uint64_t now;
+
+	e->last_ms = t;
+	bucket_refill(&e->bucket, REFUSAL_RATE, t);
+	bucket_refill(&srv->refusal_total, REFUSAL_RATE_TOTAL, t);
+	if (e->bucket.milli >= 1000 && srv->refusal_total.milli >= 1000) {
+		e->bucket.milli -= 1000;
+		srv->refusal_total.milli -= 1000;
+		return 1;
+	}
+	if (e->refused.n == 0 && e->dropped.n == 0) {
+		e->due_ms = t + REFUSAL_SUMMARY_MS;
+		if (srv->summary_due_ms == 0 || e->due_ms < srv->summary_due_ms)
+			srv->summary_due_ms = e->due_ms;
+	}
+	now = (uint64_t)time(NULL);
+	if (ty->n == 0)
+		ty->first = now;
+	ty->n++;
+	ty->last = now;
+	return 0;
+}
+
+/* 1 when a log line about c may be written (always for requesters); else it is counted. */
+static int conn_may_log(struct server *srv, const struct conn *c)
+{
+	if (!conn_unauthenticated(c))
+		return 1;
+	if (c->counted)
+		return 0;
+	return source_allow(srv, &c->src, 0);
+}
+
+/* An address source as text: "192.0.2.7", "2001:db8:1:2::/64". */
+static const char *source_text(const struct source *src, char *out, size_t outlen)
+{
+	uint8_t a6[16];
+
+	out[0] = '\0';
+	if (src->kind == SOURCE_IPV4)
+		inet_ntop(AF_INET, src->addr, out, (socklen_t)outlen);
+	else if (src->kind == SOURCE_IPV6) {
+		memset(a6, 0, sizeof(a6));
+		memcpy(a6, src->addr, 8);
+		if (inet_ntop(AF_INET6, a6, out, (socklen_t)outlen) != NULL &&
+		    strlen(out) + 4 < outlen)
+			strcat(out, "/64");
+	}
+	return out;
+}
+
+/* The fields of e's summary record; returns how many. */
+static size_t summary_fields(const struct source_entry *e, struct audit_field *f, char *addr,
+                             size_t addrlen, char *msg, size_t msglen)
+{
+	size_t n = 0;
+
+	snprintf(msg, msglen, "%llu refusals over the rate limit, not recorded one by one",
+	         (unsigned long long)e->refused.n);
+	f[n++] = (struct audit_field)AUDIT_STR("event", "refused");
+	f[n++] = (struct audit_field)AUDIT_STR("requester", "");
+	if (e->src.kind == SOURCE_UID)
+		f[n++] = (struct audit_field)AUDIT_U64("peer_uid", e->src.uid);
+	else if (e->src.kind == SOURCE_IPV4 || e->src.kind == SOURCE_IPV6)
+		f[n++] = (struct audit_field)AUDIT_STR("peer_address",
+		                                       source_text(&e->src, addr, addrlen));
+	f[n++] = (struct audit_field)AUDIT_STR("status", proto_status_name(PROTO_UNAUTHENTICATED));
+	f[n++] = (struct audit_field)AUDIT_STR("message", msg);
+	f[n++] = (struct audit_field)AUDIT_U64("suppressed", e->refused.n);
+	f[n++] = (struct audit_field)AUDIT_U64("first", e->refused.first);
+	f[n++] = (struct audit_field)AUDIT_U64("last", e->refused.last);
+	return n;
+}
+
+/* Logs the summary record's fields without a record (syslog-only, or a record that failed). */
+static void summary_log_fields(struct server *srv, const struct source_entry *e)
+{
+	struct audit_field f[AUDIT_FIELDS_MAX];
+	char addr[SOURCE_TEXT_MAX], msg[128];
+	size_t n = summary_fields(e, f, addr, sizeof(addr), msg, sizeof(msg));
+
+	format_fields(f, n, srv->line, LOG_LINE_MAX);
+	slog(LOG_NOTICE, "%s", srv->line);
+}
+
+/* Sets summary_due_ms to the earliest summary due, 0 when nothing is counted. */
+static void summaries_reschedule(struct server *srv)
+{
+	size_t i;
+
+	srv->summary_due_ms = 0;
+	for (i = 0; i <= REFUSAL_SOURCES; i++) {
+		const struct source_entry *e = &srv->sources[i];
+
+		if ((e->refused.n > 0 || e->dropped.n > 0) &&
+		    (srv->summary_due_ms == 0 || e->due_ms < srv->summary_due_ms))
+			srv->summary_due_ms = e->due_ms;
+	}
+}
+
+/* 1 when a summary is due at t. */
+static int summaries_due(const struct server *srv, uint64_t t)
+{
+	return srv->summary_due_ms != 0 && t >= srv->summary_due_ms;
+}
+
+/*
+ * Writes the summaries due at t (every one when all): the lines about
+ * dropped connections at once, the refusals' records appended for the sync
+ * that follows (summaries_finish), or logged at once without an audit file.
+ */
+static void summaries_append(struct server *srv, uint64_t t, int all)
+{
+	struct audit_field f[AUDIT_FIELDS_MAX];
+	char addr[SOURCE_TEXT_MAX], msg[128], who[SOURCE_TEXT_MAX + 32];
+	uint64_t now = (uint64_t)time(NULL);
+	size_t i, n;
+	int r;
+
+	if (srv->sources == NULL || srv->summary_due_ms == 0 || (!all && t < srv->summary_due_ms))
+		return;
+	for (i = 0; i <= REFUSAL_SOURCES; i++) {
+		struct source_entry *e = &srv->sources[i];
+
+		if ((e->refused.n == 0 && e->dropped.n == 0) || (!all && t < e->due_ms))
+			continue;
+		if (e->dropped.n > 0) {
+			who[0] = '\0';
+			if (e->src.kind == SOURCE_UID)
+				snprintf(who, sizeof(who), " peer_uid=%u", (unsigned)e->src.uid);
+			else if (e->src.kind == SOURCE_IPV4 || e->src.kind == SOURCE_IPV6)
+				snprintf(who, sizeof(who), " peer_address=%s",
+				         source_text(&e->src, addr, sizeof(addr)));
+			slog(LOG_INFO,
+			     "event=dropped reason=\"over the rate limit\"%s suppressed=%llu "
+			     "first=%llu last=%llu",
+			     who, (unsigned long long)e->dropped.n,
+			     (unsigned long long)e->dropped.first,
+			     (unsigned long long)e->dropped.last);
+			memset(&e->dropped, 0, sizeof(e->dropped));
+		}
+		if (e->refused.n == 0)
+			continue;
+		if (srv->audit == NULL) {
+			summary_log_fields(srv, e);
+			memset(&e->refused, 0, sizeof(e->refused));
+			continue;
+		}
+		n = summary_fields(e, f, addr, sizeof(addr), msg, sizeof(msg));
+		if ((r = audit_append(srv->audit, now, f, n, NULL)) != 0) {
+			slog(LOG_ERR, "event=error what=audit_append error=\"%s\"",
+			     r == JIT_ERR_SYSTEM ? strerror(errno) : jit_err(r));
+			e->due_ms = t + REFUSAL_RETRY_MS;
+			continue;
+		}
+		e->appended = 1;
+		srv->summaries_appended++;
+		if (audit_syslog_line(srv->audit, srv->line, AUDIT_SYSLOG_MAX) == 0)
+			e->audit_line = strdup(srv->line);
+	}
+	summaries_reschedule(srv);
+}
+
+/*
+ * After the sync of the summaries appended: durable, their counts start
+ * again and their lines are logged; else they are kept for another try
+ * (at the stop, final, logged without a record instead, not to be lost).
+ */
+static void summaries_finish(struct server *srv, int durable, uint64_t t, int final)
+{
+	size_t i;
+
+	if (srv->sources == NULL || (srv->summaries_appended == 0 && !final))
+		return;
+	srv->summaries_appended = 0;
+	for (i = 0; i <= REFUSAL_SOURCES; i++) {
+		struct source_entry *e = &srv->sources[i];
+
+		if (e->appended) {
+			e->appended = 0;
+			if (durable && e->audit_line != NULL)
+				slog(LOG_NOTICE, "%s", e->audit_line);
+			else if (durable || final)
+				summary_log_fields(srv, e);
+			if (durable || final)
+				memset(&e->refused, 0, sizeof(e->refused));
+			else
+				e->due_ms = t + REFUSAL_RETRY_MS;
+			free(e->audit_line);
+			e->audit_line = NULL;
+		} else if (final && e->refused.n > 0) {
+			summary_log_fields(srv, e);
+			memset(&e->refused, 0, sizeof(e->refused));
+		}
+	}
+	summaries_reschedule(srv);
 }
 
 /* --- listeners --- */
@@ -737,16 +1066,22 @@ static int tls_accepted(struct server *srv, struct conn *c, int fd)
 			inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
 			port = ntohs(in->sin_port);
 			snprintf(c->peer_addr, sizeof(c->peer_addr), "%s:%u", a, port);
+			c->src.kind = SOURCE_IPV4;
+			memcpy(c->src.addr, &in->sin_addr, 4);
 		} else if (ss.ss_family == AF_INET6) {
 			const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
 
 			inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
 			port = ntohs(in6->sin6_port);
 			snprintf(c->peer_addr, sizeof(c->peer_addr), "[%s]:%u", a, port);
+			c->src.kind = SOURCE_IPV6;
+			memcpy(c->src.addr, &in6->sin6_addr, 8);
 		}
 	}
-	if (c->peer_addr[0] == '\0')
+	if (c->peer_addr[0] == '\0') {
 		snprintf(c->peer_addr, sizeof(c->peer_addr), "unknown");
+		c->src.kind = SOURCE_OTHER;
+	}
 	ERR_clear_error();
 	if ((c->ssl = SSL_new(srv->tls_ctx)) == NULL || SSL_set_fd(c->ssl, fd) != 1) {
 		SSL_free(c->ssl);
@@ -807,6 +1142,10 @@ static void accept_all(struct server *srv, struct listener *l)
 		srv->conns[i].state = l->tls ? CONN_HANDSHAKE : CONN_READ;
 		srv->conns[i].fd = fd;
 		srv->conns[i].cred = cred;
+		if (!l->tls) {
+			srv->conns[i].src.kind = SOURCE_UID;
+			srv->conns[i].src.uid = (uint32_t)cred.uid;
+		}
 		srv->conns[i].accepted_ms = now_ms();
 		srv->conns[i].deadline_ms =
 		        srv->conns[i].accepted_ms + srv->cfg->ca.request_timeout * 1000;
@@ -911,10 +1250,13 @@ static void conn_read(struct server *srv, struct conn *c)
 		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		if (got <= 0) {
+			int e = errno;
+
 			/* The caller went away before finishing its request: nothing to decide. */
-			slog(LOG_INFO, "event=dropped reason=\"%s\" %s",
-			     got == 0 ? "closed before a whole request" : strerror(errno),
-			     peer_text(c, ptext, sizeof(ptext)));
+			if (conn_may_log(srv, c))
+				slog(LOG_INFO, "event=dropped reason=\"%s\" %s",
+				     got == 0 ? "closed before a whole request" : strerror(e),
+				     peer_text(c, ptext, sizeof(ptext)));
 			conn_close(srv, c);
 			return;
 		}
@@ -952,9 +1294,13 @@ static void conn_write(struct server *srv, struct conn *c)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		if (n <= 0) {
-			slog(LOG_INFO, "event=dropped reason=\"response not delivered: %s\" %s",
-			     n < 0 ? strerror(errno) : "closed",
-			     peer_text(c, ptext, sizeof(ptext)));
+			int e = errno;
+
+			if (conn_may_log(srv, c))
+				slog(LOG_INFO,
+				     "event=dropped reason=\"response not delivered: %s\" %s",
+				     n < 0 ? strerror(e) : "closed",
+				     peer_text(c, ptext, sizeof(ptext)));
 			conn_close(srv, c);
 			return;
 		}
@@ -1798,13 +2144,14 @@ static int signers_have_room(const struct server *srv)
  */
 static void dispatch_ready(struct server *srv)
 {
-	size_t k, i;
+	/* From where the last pass stopped; moving the start within the pass would skip some. */
+	size_t k, i, start = srv->next_ready;
 	int reloaded = 0;
 
 	for (k = 0; k < srv->max_conns && !srv->fatal; k++) {
 		struct conn *c;
 
-		i = (srv->next_ready + k) % srv->max_conns;
+		i = (start + k) % srv->max_conns;
 		c = &srv->conns[i];
 		if (c->state != CONN_READY)
 			continue;
@@ -1880,26 +2227,39 @@ static void check_signers(struct server *srv, uint64_t t)
 	}
 }
 
-/* Records every finished decision, syncs once, then answers them (group commit). */
+/*
+ * Records every finished decision (refusals of unauthenticated callers
+ * over their source's rate only counted) and the summaries due, syncs
+ * once, then answers them (group commit).
+ */
 static void commit_decided(struct server *srv)
 {
-	uint64_t now = (uint64_t)time(NULL);
+	uint64_t now = (uint64_t)time(NULL), t = now_ms();
 	size_t i, n = srv->ndecided;
 	int r, sync_failed = 0, append_failed = 0;
 
-	if (n == 0)
+	if (n == 0 && !summaries_due(srv, t))
 		return;
 	for (i = 0; i < n; i++) {
-		if ((r = audit_decision(srv, srv->decided[i]->d, now)) != 0) {
+		struct conn *c = srv->decided[i];
+
+		if (c->d->status == PROTO_UNAUTHENTICATED && conn_unauthenticated(c) &&
+		    !source_allow(srv, &c->src, 1)) {
+			c->counted = 1;
+			continue;
+		}
+		if ((r = audit_decision(srv, c->d, now)) != 0) {
 			append_failed = 1;
 			slog(LOG_ERR, "event=error what=audit_append error=\"%s\"",
 			     r == JIT_ERR_SYSTEM ? strerror(errno) : jit_err(r));
 		}
 	}
+	summaries_append(srv, t, 0);
 	if (srv->audit != NULL && (r = audit_sync(srv->audit)) != 0) {
 		sync_failed = 1;
 		slog(LOG_ERR, "event=error what=audit_sync error=\"%s\"", jit_err(r));
 	}
+	summaries_finish(srv, !sync_failed, t, 0);
 	for (i = 0; i < n; i++) {
 		struct conn *c = srv->decided[i];
 		struct decision *d = c->d;
@@ -1916,7 +2276,8 @@ static void commit_decided(struct server *srv)
 			free(d->audit_line);
 			d->audit_line = NULL;
 		}
-		log_decision(srv, d);
+		if (!c->counted)
+			log_decision(srv, d);
 		/* A failed handshake leaves no channel to answer on. */
 		if (c->hs_failed)
 			conn_close(srv, c);
@@ -1940,12 +2301,13 @@ static void expire(struct server *srv, uint64_t t)
 		if (c->state == CONN_FREE || c->state == CONN_SIGNING || c->state == CONN_DECIDED ||
 		    t < c->deadline_ms)
 			continue;
-		slog(LOG_NOTICE, "event=dropped reason=timeout %s state=%s",
-		     peer_text(c, ptext, sizeof(ptext)),
-		     c->state == CONN_WRITE       ? "writing"
-		     : c->state == CONN_HANDSHAKE ? "handshake"
-		     : c->state == CONN_READY     ? "waiting"
-		                                  : "reading");
+		if (conn_may_log(srv, c))
+			slog(LOG_NOTICE, "event=dropped reason=timeout %s state=%s",
+			     peer_text(c, ptext, sizeof(ptext)),
+			     c->state == CONN_WRITE       ? "writing"
+			     : c->state == CONN_HANDSHAKE ? "handshake"
+			     : c->state == CONN_READY     ? "waiting"
+			                                  : "reading");
 		conn_close(srv, c);
 	}
 }
@@ -2003,6 +2365,8 @@ static int loop(struct server *srv)
 		}
 		if (srv->accept_paused_until > t && srv->accept_paused_until < next)
 			next = srv->accept_paused_until;
+		if (srv->summary_due_ms != 0 && srv->summary_due_ms < next)
+			next = srv->summary_due_ms;
 		for (i = 0; i < srv->max_conns; i++) {
 			struct conn *c = &srv->conns[i];
 
@@ -2078,7 +2442,7 @@ static int loop(struct server *srv)
 		dispatch_ready(srv);
 		collect_signed(srv);
 		dispatch_ready(srv);
-		if (commit_due(srv, now_us()))
+		if (commit_due(srv, now_us()) || summaries_due(srv, now_ms()))
 			commit_decided(srv);
 		if (!srv->fatal)
 			check_signers(srv, now_ms());
@@ -2090,6 +2454,10 @@ static int loop(struct server *srv)
 	}
 	r = 0;
 out:
+	/* What was counted goes into its summaries now, not to be lost with the process. */
+	t = now_ms();
+	summaries_append(srv, t, 1);
+	summaries_finish(srv, srv->audit == NULL || audit_sync(srv->audit) == 0, t, 1);
 	free(owner);
 	free(pfd);
 	return r;
@@ -2230,6 +2598,7 @@ int serve_run(struct serve_opts *opts, const struct jit_config *cfg, const char 
 		srv.tls_max = srv.max_conns - reserve;
 	}
 	if ((srv.line = malloc(LOG_LINE_MAX)) == NULL ||
+	    (srv.sources = calloc(REFUSAL_SOURCES + 1, sizeof(*srv.sources))) == NULL ||
 	    (srv.conns = calloc(srv.max_conns, sizeof(*srv.conns))) == NULL ||
 	    (srv.decided = calloc(srv.max_conns, sizeof(*srv.decided))) == NULL ||
 	    (srv.ls = calloc(cfg->ca.n_listen + act.n, sizeof(*srv.ls))) == NULL) {
@@ -2238,6 +2607,11 @@ int serve_run(struct serve_opts *opts, const struct jit_config *cfg, const char 
 	}
 	for (i = 0; i < srv.max_conns; i++)
 		srv.conns[i].fd = -1;
+	srv.sources[REFUSAL_SOURCES].src.kind = SOURCE_OTHER;
+	srv.sources[REFUSAL_SOURCES].bucket.milli = (uint64_t)REFUSAL_RATE * 1000;
+	srv.sources[REFUSAL_SOURCES].bucket.at_ms = now_ms();
+	srv.refusal_total.milli = (uint64_t)REFUSAL_RATE_TOTAL * 1000;
+	srv.refusal_total.at_ms = now_ms();
 	/* Passed sockets are systemd's: used as they are, never unlinked. */
 	for (i = 0; i < act.n; i++) {
 		srv.ls[srv.nls].fd = act.fd[i];
@@ -2305,6 +2679,9 @@ out:
 			close(act.fd[i]);
 	free(srv.ls);
 	free(srv.conns);
+	for (i = 0; srv.sources != NULL && i <= REFUSAL_SOURCES; i++)
+		free(srv.sources[i].audit_line);
+	free(srv.sources);
 	free(srv.line);
 	free(srv.uids);
 	free(srv.gids);

@@ -1,0 +1,499 @@
+# jit-ca serve under a flood of callers that match no requester: each gets
+# its refusal as ever, but a source (a Unix caller's uid, a TLS caller's
+# address) gets at most 10 individual audit records and log lines a second;
+# the rest are counted into summary records ("suppressed": N), written when
+# their interval ends and at the stop, so that records plus suppressed
+# counts equal the refusals exactly. A requester's request sent in the
+# middle of the flood is issued with its own record; lines about dropped
+# connections are limited the same way; the chain verifies.
+#
+# Runs as root (CI): the service as the system account "jit-ca-test", the
+# flooding callers as nobody and as an unnamed uid. As another user the
+# script skips its cases.
+
+. "$TESTS_DIR/lib.sh"
+t_need ssh-keygen python3 openssl setpriv
+
+cd "$T_DIR" || t_bail "cd $T_DIR"
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "ok - serve under a flood of unauthenticated callers # skip not root"
+	t_summary
+fi
+
+SVC_USER=jit-ca-test
+U=$(id -un)
+SVC_PID=""
+SOCK="$T_DIR/run/ca.sock"
+AUDIT="$T_DIR/svc/audit.jsonl"
+# The service's limit: records a second per source, also its bucket's size.
+RATE=10
+N=300
+NDROP=200
+NTLS=100
+FLOOD_UID=$(id -u nobody)
+FLOOD_GID=$(id -g nobody)
+# Any uid no requester lists: it needs no account.
+DROP_UID=64123
+
+svc_account
+mkdir -p svc svc/state run pki || t_bail "mkdir"
+run "$JIT_CA" init -f svc/ca
+[ "$T_RC" -eq 0 ] || t_bail "jit-ca init: $T_ERR"
+ssh-keygen -q -N '' -t ed25519 -C user -f user || t_bail "ssh-keygen user"
+chmod 0644 user.pub svc/ca.pub
+
+# The service's TLS certificate; the flooding TLS callers present none.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout pki/ca.key -out pki/ca.crt -subj /CN=ca -days 2 >pki/openssl.log 2>&1 ||
+	t_bail "openssl CA: $(cat pki/openssl.log)"
+printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n' \
+	>pki/server.ext
+if ! openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout pki/server.key \
+	-out pki/server.csr -subj /CN=jit-ca-server >pki/openssl.log 2>&1 ||
+	! openssl x509 -req -in pki/server.csr -CA pki/ca.crt -CAkey pki/ca.key \
+		-CAcreateserial -days 2 -extfile pki/server.ext -out pki/server.crt \
+		>pki/openssl.log 2>&1; then
+	t_bail "openssl server: $(cat pki/openssl.log)"
+fi
+cp pki/server.crt pki/server.key pki/ca.crt svc/ || t_bail "cp"
+chmod 0600 svc/server.key
+chmod 0644 svc/server.crt svc/ca.crt pki/ca.crt
+chown -R "$SVC_USER:" svc run || t_bail "chown"
+chmod 0700 svc/state
+chmod 0755 svc run
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+	python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+conf() {
+	cat >jit.conf <<EOF
+ca = {
+  endpoints = [ "unix:$SOCK" ];
+  timeout = "10s";
+  key = "$T_DIR/svc/ca";
+  listen = [ "unix:$SOCK", "tls://127.0.0.1:$PORT" ];
+  tls = { cert = "$T_DIR/svc/server.crt"; key = "$T_DIR/svc/server.key";
+          client_ca = "$T_DIR/svc/ca.crt"; };
+  state_dir = "$T_DIR/svc/state";
+  audit_log = "$AUDIT";
+  max_validity = "10m";
+  max_connections = 64;
+  request_timeout = "5s";
+  requesters = ( { name = "bastion-1"; unix_users = [ "$U" ];
+                   principals = [ "alice" ]; } );
+};
+certificates = { validity = "5m"; };
+EOF
+	chmod 0644 jit.conf
+}
+
+# svc_start: the service on a free TLS port, up to 5 tries.
+svc_start() {
+	_try=0
+	while [ $_try -lt 5 ]; do
+		_try=$((_try + 1))
+		PORT=$(free_port)
+		conf
+		: >serve.log
+		# shellcheck disable=SC2086 # SVC is a command prefix
+		$SVC "$JIT_CA" serve -c "$T_DIR/jit.conf" 2>>serve.log </dev/null &
+		SVC_PID=$!
+		T_PIDS="$T_PIDS $SVC_PID"
+		_i=0
+		while [ $_i -lt 100 ]; do
+			grep -q 'event=started' serve.log && [ -S "$SOCK" ] && return 0
+			kill -0 "$SVC_PID" 2>/dev/null || break
+			sleep 0.1
+			_i=$((_i + 1))
+		done
+		grep -q 'Address already in use' serve.log && continue
+		t_bail "jit-ca serve did not start: $(head -c 2000 serve.log)"
+	done
+	t_bail "no free port in 5 tries"
+}
+
+# The flooding clients (docs/protocol.md frames).
+cat >flood.py <<'EOF'
+import base64, os, select, socket, ssl, struct, sys, time
+
+def s(b):
+    if isinstance(b, str):
+        b = b.encode()
+    return struct.pack(">I", len(b)) + b
+
+def frame(pub, ticket):
+    blob = base64.b64decode(open(pub).read().split()[1])
+    p = (struct.pack(">IB", 1, 1) + s("alice") + s(blob) + s(s("alice")) +
+         struct.pack(">QQB", 300, 0, 1) + s(ticket) + s("") + s("flood") + s(""))
+    return struct.pack(">I", len(p)) + p
+
+def take(p, n):
+    return p[:n], p[n:]
+
+def parse(data):
+    """(status, message, cert blob or None, serial), or None."""
+    if len(data) < 4 or len(data) - 4 != struct.unpack(">I", data[:4])[0]:
+        return None
+    p = data[4:]
+    if p[:5] != struct.pack(">IB", 1, 2):
+        return None
+    status, p = p[5], p[6:]
+    (n,), p = struct.unpack(">I", p[:4]), p[4:]
+    msg, p = p[:n].decode(), p[n:]
+    if status != 0:
+        return status, msg, None, 0
+    (n,), p = struct.unpack(">I", p[:4]), p[4:]
+    cert, p = p[:n], p[n:]
+    (serial,) = struct.unpack(">Q", p[:8])
+    return status, msg, cert, serial
+
+def unix_flood(path, req, n, conc, halfway):
+    """n connections, conc at once, each a request and its whole answer."""
+    pending, counts = {}, {}
+    started = done = 0
+    t0 = time.monotonic()
+    while done < n:
+        while started < n and len(pending) < conc:
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.connect(path)
+            c.sendall(req)
+            c.setblocking(False)
+            pending[c] = b""
+            started += 1
+            if started == n // 2 and halfway:
+                halfway()
+        r, _, _ = select.select(list(pending), [], [], 30)
+        if not r:
+            break
+        for c in r:
+            try:
+                chunk = c.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            if chunk:
+                pending[c] += chunk
+                continue
+            res = parse(pending.pop(c))
+            c.close()
+            done += 1
+            key = "none" if res is None else "%d:%s" % (res[0], res[1])
+            counts[key] = counts.get(key, 0) + 1
+    return counts, time.monotonic() - t0
+
+def report(counts, elapsed):
+    print("elapsed=%.3f" % elapsed)
+    for k, v in sorted(counts.items()):
+        print("answer %d %s" % (v, k))
+
+mode = sys.argv[1]
+if mode == "unix":
+    # unix SOCKET PUB N CONC UID GID CERT_OUT: the flood as UID:GID in a
+    # child; halfway through, this process (a requester) sends its own.
+    path, pub, n, conc, uid, gid, out = sys.argv[2:9]
+    to_parent, from_child = os.pipe()
+    to_child, from_parent = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.setgroups([])
+        os.setgid(int(gid))
+        os.setuid(int(uid))
+        def halfway():
+            os.write(from_child, b"h")
+            os.read(to_child, 1)
+        counts, elapsed = unix_flood(path, frame(pub, "CHG-9001"), int(n), int(conc), halfway)
+        report(counts, elapsed)
+        sys.stdout.flush()
+        os._exit(0)
+    os.read(to_parent, 1)
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(path)
+    c.sendall(frame(pub, "CHG-9002"))
+    os.write(from_parent, b"g")
+    c.settimeout(30)
+    data = b""
+    while True:
+        chunk = c.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    _, st = os.waitpid(pid, 0)
+    res = parse(data)
+    if res is None or res[0] != 0:
+        print("requester: %r" % (res,))
+    else:
+        kind = res[2][4:4 + struct.unpack(">I", res[2][:4])[0]].decode()
+        open(out, "w").write("%s %s\n" % (kind, base64.b64encode(res[2]).decode()))
+        print("requester: issued serial %d" % res[3])
+    print("child exit %d" % st)
+elif mode == "drop":
+    # drop SOCKET N CONC UID: connections that close before any request;
+    # each waits for the service to close its end, so every one is seen.
+    path, n, conc, uid = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+    pending = []
+    started = done = closed = 0
+    t0 = time.monotonic()
+    while done < n:
+        while started < n and len(pending) < conc:
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.connect(path)
+            c.shutdown(socket.SHUT_WR)
+            pending.append(c)
+            started += 1
+        r, _, _ = select.select(pending, [], [], 30)
+        if not r:
+            break
+        for c in r:
+            try:
+                chunk = c.recv(1)
+            except ConnectionResetError:
+                chunk = b""
+            if chunk:
+                continue
+            pending.remove(c)
+            c.close()
+            done += 1
+            closed += 1
+    report({"closed": closed}, time.monotonic() - t0)
+elif mode == "tls":
+    # tls PORT CA N: TLS 1.3 callers without a client certificate, one after
+    # another; each reads until the service closes.
+    port, cafile, n = int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.load_verify_locations(cafile)
+    counts = {}
+    t0 = time.monotonic()
+    for i in range(n):
+        s0 = socket.create_connection(("127.0.0.1", port), timeout=30)
+        fd = os.dup(s0.fileno())
+        try:
+            t = ctx.wrap_socket(s0, server_hostname="127.0.0.1")
+            t.sendall(b"\0\0\0\4xxxx")
+            key = "answer" if t.recv(100) else "closed"
+        except (ssl.SSLError, OSError) as e:
+            key = "refused"
+        # The service closes once the refusal is decided and counted.
+        while True:
+            try:
+                if not os.read(fd, 4096):
+                    break
+            except OSError:
+                break
+        os.close(fd)
+        counts[key] = counts.get(key, 0) + 1
+    report(counts, time.monotonic() - t0)
+EOF
+
+# The audit log, as figures for one source: "records R summaries S
+# suppressed K" (R individual refusals, S summary records and the sum K of
+# their counts), and "bad: ..." for any record of it not as documented.
+cat >figures.py <<'EOF'
+import datetime, json, sys
+
+path, key, value, start, end = sys.argv[1:6]
+start, end = int(start), int(end)
+records = summaries = suppressed = 0
+bad = []
+summary_keys = ["seq", "time", "prev", "event", "requester", key, "status", "message",
+                "suppressed", "first", "last"]
+for line in open(path, encoding="utf-8"):
+    r = json.loads(line)
+    v = r.get(key)
+    if v is None:
+        continue
+    if key == "peer_address" and "suppressed" not in r:
+        v = v.rsplit(":", 1)[0]
+    if str(v) != value:
+        continue
+    if "suppressed" not in r:
+        records += 1
+        if r["event"] != "refused" or r["status"] != "unauthenticated":
+            bad.append("record %d: %s %s" % (r["seq"], r["event"], r["status"]))
+        continue
+    summaries += 1
+    suppressed += r["suppressed"]
+    t = int(datetime.datetime.strptime(r["time"], "%Y-%m-%dT%H:%M:%SZ")
+            .replace(tzinfo=datetime.timezone.utc).timestamp())
+    want = "%d refusals over the rate limit, not recorded one by one" % r["suppressed"]
+    if (list(r) != summary_keys or r["event"] != "refused" or r["requester"] != "" or
+            r["status"] != "unauthenticated" or r["message"] != want or
+            r["suppressed"] < 1 or not start <= r["first"] <= r["last"] <= t <= end):
+        bad.append("summary %d: %s" % (r["seq"], line.strip()))
+print("records %d summaries %d suppressed %d" % (records, summaries, suppressed))
+for b in bad:
+    print("bad: " + b)
+EOF
+
+# limit ELAPSED: the most individual records one source may get in ELAPSED
+# seconds: a full bucket, and RATE more a second.
+limit() {
+	python3 -c "import sys; print(int($RATE + $RATE * float(sys.argv[1])))" "$1"
+}
+
+# nth N TEXT: the Nth word of TEXT's first line.
+nth() {
+	printf '%s\n' "$2" | awk -v n="$1" 'NR == 1 { print $n }'
+}
+
+# field NAME FILE: NAME=VALUE from the flood client's output.
+field() {
+	sed -n "s/^$1=//p" "$2"
+}
+
+svc_start
+T_START=$(date +%s)
+
+# --- 300 refusals from one uid, a requester's request halfway ---
+
+N0=$(lines "$AUDIT")
+python3 flood.py unix "$SOCK" user.pub $N 16 "$FLOOD_UID" "$FLOOD_GID" mid-cert.pub \
+	>flood.out 2>&1
+assert_eq "every flooding caller gets the refusal" \
+	"answer $N 3:caller uid $FLOOD_UID is not an allowed requester" \
+	"$(grep '^answer' flood.out)"
+E1=$(field elapsed flood.out)
+echo "# $N refusals in $E1 s"
+assert_eq "no summary before its interval ends" 0 "$(grep -c '"suppressed"' "$AUDIT")"
+if grep -q '^requester: issued serial ' flood.out && [ -s mid-cert.pub ] &&
+	ssh-keygen -L -f mid-cert.pub | grep -q 'Key ID: "user=alice ticket=CHG-9002 session=flood requester=bastion-1 serial='; then
+	t_pass "the requester's request amid the flood is issued"
+else
+	t_fail "the requester's request amid the flood is issued" "$(cat flood.out)"
+fi
+assert_eq "the flood's client exits 0" "child exit 0" "$(grep '^child exit' flood.out)"
+MID_SERIAL=$(sed -n 's/^requester: issued serial //p' flood.out)
+assert_eq "the requester's certificate has its own record" "1 issued bastion-1 $(id -u)" \
+	"$(python3 -c '
+import json, sys
+r = [json.loads(l) for l in open(sys.argv[1]) if json.loads(l).get("serial") == int(sys.argv[2])]
+print(len(r), *(r[0][k] for k in ("event", "requester", "peer_uid")) if r else "")' \
+		"$AUDIT" "$MID_SERIAL")"
+
+# --- connections closed before a request, from another uid: no records ---
+
+N1=$(lines "$AUDIT")
+python3 flood.py drop "$SOCK" $NDROP 16 $DROP_UID >drop.out 2>&1
+assert_eq "every dropping caller is closed by the service" "answer $NDROP closed" \
+	"$(grep '^answer' drop.out)"
+E2=$(field elapsed drop.out)
+echo "# $NDROP dropped connections in $E2 s"
+assert_eq "dropped connections write no audit record" "$N1" "$(lines "$AUDIT")"
+
+# --- TLS callers without a certificate, from one address ---
+
+python3 flood.py tls "$PORT" pki/ca.crt $NTLS >tls.out 2>&1
+assert_eq "every TLS caller without a certificate is refused" "answer $NTLS refused" \
+	"$(grep '^answer' tls.out)"
+E3=$(field elapsed tls.out)
+echo "# $NTLS TLS refusals in $E3 s"
+
+# --- a summary when its interval ends, while the service runs ---
+
+# Due 10 s after the first refusal it counts.
+_i=0
+while [ $_i -lt 200 ] && ! grep -q "\"peer_uid\":$FLOOD_UID,.*\"suppressed\"" "$AUDIT"; do
+	sleep 0.1
+	_i=$((_i + 1))
+done
+SUM1=$(grep "\"peer_uid\":$FLOOD_UID,.*\"suppressed\"" "$AUDIT" | head -n 1)
+if [ -n "$SUM1" ]; then
+	t_pass "a summary is written when its interval ends"
+else
+	t_fail "a summary is written when its interval ends" "$(tail -n 3 "$AUDIT")"
+fi
+_span=$(printf '%s\n' "$SUM1" | python3 -c '
+import datetime, json, sys
+r = json.loads(sys.stdin.read())
+t = datetime.datetime.strptime(r["time"], "%Y-%m-%dT%H:%M:%SZ")
+print(int(t.replace(tzinfo=datetime.timezone.utc).timestamp()) - r["first"])' 2>&1)
+if [ "$_span" -ge 9 ] 2>/dev/null && [ "$_span" -le 20 ]; then
+	t_pass "the summary comes 10 s after its first refusal"
+else
+	t_fail "the summary comes 10 s after its first refusal" "after [$_span] s"
+fi
+
+# --- the stop writes what is still counted ---
+
+kill "$SVC_PID"
+wait "$SVC_PID"
+assert_eq "SIGTERM stops with 0" 0 "$?"
+T_END=$(date +%s)
+
+run python3 figures.py "$AUDIT" peer_uid "$FLOOD_UID" "$T_START" "$T_END"
+echo "# uid $FLOOD_UID: $T_OUT"
+R1=$(nth 2 "$T_OUT") S1=$(nth 4 "$T_OUT") K1=$(nth 6 "$T_OUT")
+assert_eq "uid records as documented" "" "$(printf '%s\n' "$T_OUT" | grep '^bad')"
+if [ "$R1" -ge $RATE ] && [ "$R1" -le "$(limit "$E1")" ]; then
+	t_pass "uid: $RATE to $RATE + $RATE a second individual records"
+else
+	t_fail "uid: $RATE to $RATE + $RATE a second individual records" \
+		"$R1 in $E1 s, at most $(limit "$E1")"
+fi
+if [ "$S1" -ge 1 ]; then
+	t_pass "uid: summary records"
+else
+	t_fail "uid: summary records" "$S1"
+fi
+assert_eq "uid: records plus suppressed are the refusals" $N $((R1 + K1))
+
+run python3 figures.py "$AUDIT" peer_address 127.0.0.1 "$T_START" "$T_END"
+echo "# 127.0.0.1: $T_OUT"
+R3=$(nth 2 "$T_OUT") S3=$(nth 4 "$T_OUT") K3=$(nth 6 "$T_OUT")
+assert_eq "address records as documented" "" "$(printf '%s\n' "$T_OUT" | grep '^bad')"
+if [ "$R3" -ge $RATE ] && [ "$R3" -le "$(limit "$E3")" ]; then
+	t_pass "address: $RATE to $RATE + $RATE a second individual records"
+else
+	t_fail "address: $RATE to $RATE + $RATE a second individual records" \
+		"$R3 in $E3 s, at most $(limit "$E3")"
+fi
+if [ "$S3" -ge 1 ]; then
+	t_pass "address: summary records"
+else
+	t_fail "address: summary records" "$S3"
+fi
+assert_eq "address: records plus suppressed are the refusals" $NTLS $((R3 + K3))
+
+assert_eq "the log holds nothing else" "$((N0 + 1 + R1 + S1 + R3 + S3))" "$(lines "$AUDIT")"
+
+# The log lines say the same: one per record, the summaries' counts.
+assert_eq "uid: a log line per individual record" "$R1" \
+	"$(grep -c " event=\"refused\" requester=\"\" peer_uid=$FLOOD_UID peer_pid=" serve.log)"
+assert_eq "uid: the summary lines' counts" "$S1 $K1" "$(grep " event=\"refused\" requester=\"\" peer_uid=$FLOOD_UID status=\"unauthenticated\" " serve.log |
+	sed -n 's/.* suppressed=\([0-9]*\) first=[0-9]* last=[0-9]*$/\1/p' |
+	awk '{ n++; s += $1 } END { print n + 0, s + 0 }')"
+assert_eq "address: the summary lines' counts" "$S3 $K3" "$(grep " event=\"refused\" requester=\"\" peer_address=\"127.0.0.1\" status=\"unauthenticated\" " serve.log |
+	sed -n 's/.* suppressed=\([0-9]*\) first=[0-9]* last=[0-9]*$/\1/p' |
+	awk '{ n++; s += $1 } END { print n + 0, s + 0 }')"
+
+D=$(grep -c "^jit-ca: event=dropped reason=\"closed before a whole request\" peer_uid=$DROP_UID peer_pid=[0-9]*$" serve.log)
+DK=$(sed -n "s/^jit-ca: event=dropped reason=\"over the rate limit\" peer_uid=$DROP_UID suppressed=\([0-9]*\) first=[0-9]* last=[0-9]*$/\1/p" serve.log |
+	awk '{ s += $1 } END { print s + 0 }')
+echo "# uid $DROP_UID: $D dropped lines, $DK counted"
+if [ "$D" -le "$(limit "$E2")" ] && [ "$DK" -ge 1 ]; then
+	t_pass "dropped connections: $RATE + $RATE a second log lines, the rest counted"
+else
+	t_fail "dropped connections: $RATE + $RATE a second log lines, the rest counted" \
+		"$D lines in $E2 s (at most $(limit "$E2")), $DK counted"
+fi
+assert_eq "dropped: lines plus counted are the connections" $NDROP $((D + DK))
+
+run "$JIT_CA" audit verify -c "$T_DIR/jit.conf"
+expect "audit verify" 0 "@has:$AUDIT: $(lines "$AUDIT") records, chain intact, head " ''
+
+if grep -E -q 'Sanitizer|runtime error' serve.log; then
+	t_fail "no sanitizer reports from the service" \
+		"$(grep -E -A 20 'Sanitizer|runtime error' serve.log | head -n 40)"
+else
+	t_pass "no sanitizer reports from the service"
+fi
+
+t_summary
