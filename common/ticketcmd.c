@@ -21,11 +21,6 @@
 _Static_assert(RUNPROG_ARGS_MAX == CONFIG_LIST_MAX, "argv limits differ");
 
 /*
- * The tickets file's value rules (common/config.c), which are not exported
- * from there; they must stay identical.
- */
-
-/*
  * The answer.
  */
 

@@ -1136,8 +1136,6 @@ static int process_alive(pid_t pid)
 	return p != NULL && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
 }
 
-static double now_s(void);
-
 static bool env_has(char **env, const char *entry)
 {
 	size_t i;
