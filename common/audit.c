@@ -921,8 +921,14 @@ int audit_sync(struct audit_log *a)
 		return JIT_ERR_AUDIT_CHAIN;
 	}
 	if (a->batch_failed) {
-		/* Records of this batch may be gone: the caller must refuse them all. */
+		/*
+		 * Records of this batch may be gone: the caller must refuse them
+		 * all. Those that were written go too (the next append or sync
+		 * cuts back to the durable end), or a later sync would make durable
+		 * an "issued" record of a request that was refused.
+		 */
 		a->batch_failed = 0;
+		a->state = AUDIT_BROKEN;
 		return JIT_ERR_AUDIT_WRITE;
 	}
 	if (a->state == AUDIT_BROKEN && (r = recover(a)) != 0)

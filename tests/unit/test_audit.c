@@ -914,6 +914,44 @@ static void test_write_failure_drops_batch(void **state)
 	assert_int_equal(file_size(path), size + (off_t)rec);
 }
 
+/*
+ * A failed append, then one that fits, in the same batch: the batch fails,
+ * and the record that was written must not become durable with the next.
+ */
+static void test_write_failure_then_success_in_batch(void **state)
+{
+	struct audit_log *a = NULL;
+	uint64_t seq = 99;
+	size_t len;
+	off_t size;
+	char big[2048], *d;
+	struct audit_field f[] = {AUDIT_STR("event", "sign"), AUDIT_STR("user", big)};
+
+	(void)state;
+	assert_true(signal(SIGXFSZ, SIG_IGN) != SIG_ERR);
+	assert_int_equal(audit_open(path, &a, NULL), 0);
+	append_std(a, 3);
+	assert_int_equal(audit_sync(a), 0);
+	size = file_size(path);
+	memset(big, 'b', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	limit_file_size(size + 1024);
+	assert_int_equal(audit_append(a, T0, f, 2, &seq), JIT_ERR_AUDIT_WRITE);
+	append_std(a, 1); /* fits: written as seq 4 */
+	assert_int_equal(audit_seq(a), 4);
+	assert_int_equal(audit_sync(a), JIT_ERR_AUDIT_WRITE);
+	unlimit_file_size();
+	/* The next batch starts from the durable end: seq 4 again, once. */
+	append_std(a, 1);
+	assert_int_equal(audit_seq(a), 4);
+	assert_int_equal(audit_sync(a), 0);
+	audit_close(a);
+	expect_verify_ok(4);
+	d = slurp(path, &len);
+	assert_int_equal((off_t)len, size + (off_t)line_len(d, len, 4) + 1);
+	free(d);
+}
+
 /* Before writing again the log re-reads its durable end: a change there stops it. */
 static void test_recovery_checks_disk(void **state)
 {
@@ -1351,6 +1389,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_foreign_writer, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_write_failure_recovers, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_write_failure_drops_batch, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_write_failure_then_success_in_batch, setup,
+	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_recovery_checks_disk, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_hostile_strings_json, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_syslog_line, setup, teardown),
