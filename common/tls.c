@@ -2,9 +2,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -307,6 +309,68 @@ static int retry_or_fail(SSL *ssl, int rc, uint64_t deadline_ms)
 	return JIT_ERR_LIBCRYPTO;
 }
 
+/*
+ * OpenSSL's socket BIO writes with write(2): a peer that has gone raises
+ * SIGPIPE, which kills a client that did not ignore it, before it can fail
+ * over to the next endpoint. This one is the socket BIO but for its writes,
+ * which use send(MSG_NOSIGNAL).
+ */
+static BIO_METHOD *nosig_method;
+static pthread_once_t nosig_once = PTHREAD_ONCE_INIT;
+
+static int nosig_write(BIO *b, const char *data, int len)
+{
+	int fd = -1;
+	ssize_t n;
+
+	if (data == NULL || len <= 0)
+		return 0;
+	if (BIO_get_fd(b, &fd) < 0 || fd < 0)
+		return -1;
+	do
+		n = send(fd, data, (size_t)len, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	BIO_clear_retry_flags(b);
+	if (n <= 0 && BIO_sock_should_retry((int)n))
+		BIO_set_retry_write(b);
+	return (int)n;
+}
+
+static void nosig_init(void)
+{
+	const BIO_METHOD *sock = BIO_s_socket();
+	BIO_METHOD *m;
+	int type;
+
+	if ((type = BIO_get_new_index()) == -1 ||
+	    (m = BIO_meth_new(type | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR, "jit socket")) ==
+	            NULL)
+		return;
+	if (BIO_meth_set_write(m, nosig_write) != 1 ||
+	    BIO_meth_set_read(m, BIO_meth_get_read(sock)) != 1 ||
+	    BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(sock)) != 1 ||
+	    BIO_meth_set_create(m, BIO_meth_get_create(sock)) != 1 ||
+	    BIO_meth_set_destroy(m, BIO_meth_get_destroy(sock)) != 1) {
+		BIO_meth_free(m);
+		return;
+	}
+	nosig_method = m;
+}
+
+int tls_set_socket(SSL *ssl, int fd)
+{
+	BIO *b;
+
+	if (ssl == NULL || fd < 0)
+		return JIT_ERR_INVALID_ARGUMENT;
+	if (pthread_once(&nosig_once, nosig_init) != 0 || nosig_method == NULL ||
+	    (b = BIO_new(nosig_method)) == NULL)
+		return JIT_ERR_ALLOC;
+	BIO_set_fd(b, fd, BIO_NOCLOSE);
+	SSL_set_bio(ssl, b, b);
+	return 0;
+}
+
 int tls_connect(SSL_CTX *ctx, int fd, const char *host, uint64_t deadline_ms, SSL **ret, char *msg,
                 size_t msglen)
 {
@@ -320,10 +384,12 @@ int tls_connect(SSL_CTX *ctx, int fd, const char *host, uint64_t deadline_ms, SS
 	if (ctx == NULL || fd < 0 || host == NULL || ret == NULL)
 		return JIT_ERR_INVALID_ARGUMENT;
 	ERR_clear_error();
-	if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1) {
+	if ((ssl = SSL_new(ctx)) == NULL) {
 		r = JIT_ERR_ALLOC;
 		goto out;
 	}
+	if ((r = tls_set_socket(ssl, fd)) != 0)
+		goto out;
 	/* An address is checked against the IP SANs, a name against the DNS names. */
 	if (is_address(host)) {
 		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1) {

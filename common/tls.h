@@ -43,6 +43,12 @@ short tls_want(SSL *ssl, int rc);
 void tls_error_text(SSL *ssl, char *out, size_t outlen);
 
 /*
+ * Puts the socket under ssl, as SSL_set_fd does, but writing with
+ * MSG_NOSIGNAL: a peer that went away is an error (EPIPE), never SIGPIPE.
+ */
+int tls_set_socket(SSL *ssl, int fd);
+
+/*
  * Client: TLS handshake on a connected socket, checking that the service's
  * certificate names host (a DNS name or an IP address). JIT_ERR_SYSTEM
  * with errno ETIMEDOUT when the deadline passes, JIT_ERR_LIBCRYPTO with

@@ -306,6 +306,33 @@ request nodns.conf
 expect "a name not in /etc/hosts is not looked up" 4 '' \
 	"jit-ca: request: no CA endpoint answered: tls://ca.invalid:$PORT: resolve: ca.invalid is not an address or a name in /etc/hosts"
 
+# tcp_listener hold|reset PORT: a TCP listener on 127.0.0.1 that keeps
+# every connection open without a word, or resets each at once; its pid in
+# LISTENER_PID, returns once it listens.
+tcp_listener() {
+	python3 -c 'import socket, struct, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[2])))
+s.listen(8)
+print("ready", flush=True)
+conns = []
+while True:
+    c, _ = s.accept()
+    if sys.argv[1] == "reset":
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+    else:
+        conns.append(c)' "$1" "$2" >"listener-$2.out" 2>&1 &
+	LISTENER_PID=$!
+	T_PIDS="$T_PIDS $LISTENER_PID"
+	_i=0
+	while [ $_i -lt 50 ] && ! grep -q ready "listener-$2.out"; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+}
+
 # --- failover ---
 
 DEAD=$(free_port)
@@ -322,23 +349,7 @@ fi
 
 # A TCP listener that accepts and never answers: the handshake times out.
 STUCK=$(free_port)
-python3 -c 'import socket, sys, time
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.listen(8)
-print("ready", flush=True)
-conns = []
-while True:
-    c, _ = s.accept()
-    conns.append(c)' "$STUCK" >stuck.out 2>&1 &
-STUCK_PID=$!
-T_PIDS="$T_PIDS $STUCK_PID"
-_i=0
-while [ $_i -lt 50 ] && ! grep -q ready stuck.out; do
-	sleep 0.1
-	_i=$((_i + 1))
-done
+tcp_listener hold "$STUCK"
 conf stuck.conf bastion "\"tls://127.0.0.1:$STUCK\", $EP"
 t0=$(ms)
 request stuck.conf
@@ -354,6 +365,16 @@ conf stuckonly.conf bastion "\"tls://127.0.0.1:$STUCK\""
 request stuckonly.conf
 expect "a stuck endpoint alone times out" 4 '' \
 	"jit-ca: request: no CA endpoint answered: tls://127.0.0.1:$STUCK: tls: timed out"
+
+# A TCP listener that accepts and resets at once (twice in the list): the
+# client goes on to the next endpoint.
+RESET=$(free_port)
+tcp_listener reset "$RESET"
+conf reset.conf bastion "\"tls://127.0.0.1:$RESET\", \"tls://127.0.0.1:$RESET\", $EP"
+request reset.conf
+expect "failover past endpoints that reset the connection" 0 '' \
+	"@has:Certificate serial 6 for alice valid until 20"
+kill "$LISTENER_PID"
 
 # A caller that connects and never starts the handshake is dropped after
 # the handshake's own deadline (2s, below ca.request_timeout of 3s),

@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
+#include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -151,12 +156,45 @@ static void test_ctx_errors(void **state)
 	assert_int_equal(tls_client_ctx(NULL, NULL, msg, sizeof(msg)), JIT_ERR_INVALID_ARGUMENT);
 }
 
+/*
+ * A peer that has gone: writes fail with EPIPE instead of raising SIGPIPE
+ * (left at its default here, so SSL_set_fd's socket would kill the test).
+ */
+static void test_socket_no_sigpipe(void **state)
+{
+	SSL_CTX *ctx;
+	SSL *ssl;
+	int sv[2];
+
+	(void)state;
+	assert_true(signal(SIGPIPE, SIG_DFL) != SIG_ERR);
+	assert_non_null(ctx = SSL_CTX_new(TLS_client_method()));
+	assert_non_null(ssl = SSL_new(ctx));
+	assert_int_equal(tls_set_socket(NULL, 0), JIT_ERR_INVALID_ARGUMENT);
+	assert_int_equal(tls_set_socket(ssl, -1), JIT_ERR_INVALID_ARGUMENT);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	close(sv[1]);
+	assert_int_equal(tls_set_socket(ssl, sv[0]), 0);
+	assert_int_equal(SSL_get_fd(ssl), sv[0]);
+	errno = 0;
+	assert_int_equal(BIO_write(SSL_get_wbio(ssl), "x", 1), -1);
+	assert_int_equal(errno, EPIPE);
+	assert_false(BIO_should_retry(SSL_get_wbio(ssl)));
+	/* The handshake's first flight meets the same: an error, not a signal. */
+	assert_int_equal(SSL_connect(ssl), -1);
+	assert_int_equal(SSL_get_error(ssl, -1), SSL_ERROR_SYSCALL);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(sv[0]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_names_cn_then_dns), cmocka_unit_test(test_names_none),
 	        cmocka_unit_test(test_names_skipped),     cmocka_unit_test(test_names_capped),
 	        cmocka_unit_test(test_names_arguments),   cmocka_unit_test(test_ctx_errors),
+	        cmocka_unit_test(test_socket_no_sigpipe),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
