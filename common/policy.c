@@ -298,44 +298,18 @@ out:
 	return r;
 }
 
-/* Printable UTF-8: no C0 or C1 controls, DEL, overlong forms or surrogates. */
+/*
+ * Printable ASCII: what the CA protocol, the key ID and every log line
+ * carry, and what makes the length a count of visible characters (no
+ * zero-width or no-break spaces standing in for a reason).
+ */
 static bool text_printable(const unsigned char *s, size_t n)
 {
-	size_t i = 0, k, len;
-	uint32_t c;
+	size_t i;
 
-	while (i < n) {
-		c = s[i];
-		if (c < 0x80) {
-			if (c < 0x20 || c == 0x7f)
-				return false;
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			len = 2;
-			c &= 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			len = 3;
-			c &= 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			len = 4;
-			c &= 0x07;
-		} else {
+	for (i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
 			return false;
-		}
-		if (len > n - i)
-			return false;
-		for (k = 1; k < len; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			c = c << 6 | (s[i + k] & 0x3f);
-		}
-		if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 || c > 0x10ffff)) ||
-		    (c >= 0xd800 && c <= 0xdfff) || (c >= 0x80 && c <= 0x9f))
-			return false;
-		i += len;
-	}
 	return true;
 }
 
@@ -368,7 +342,7 @@ int policy_decide_breakglass(const struct jit_config *cfg, const struct policy_r
 	n = strlen(reason);
 	if (!text_printable((const unsigned char *)reason, n)) {
 		decide(&d, 0, "breakglass-reason-invalid",
-		       "the reason must be printable text without control characters");
+		       "the reason must be printable ASCII text on one line");
 		goto done;
 	}
 	for (a = 0; a < n && reason[a] == ' '; a++)

@@ -71,11 +71,7 @@ static void close_fd(int *fd)
 	}
 }
 
-/*
- * Opens argv[0] for execution and checks it on that descriptor, by
- * file_read(FILE_TRUSTED)'s rule.
- */
-static int open_program(const char *path, int *ret_fd, char *msg, size_t msglen)
+int runprog_open(const char *path, int *ret_fd, char *msg, size_t msglen)
 {
 	struct stat st;
 	int fd = -1, r = JIT_ERR_INTERNAL, saved_errno = 0;
@@ -498,7 +494,7 @@ int runprog_run(const char *what, const char *const *argv, const char *const *ex
 		r = JIT_ERR_INVALID_ARGUMENT;
 		goto out;
 	}
-	if ((r = open_program(prog, &exe, msg, msglen)) != 0) {
+	if ((r = runprog_open(prog, &exe, msg, msglen)) != 0) {
 		saved_errno = errno;
 		goto out;
 	}

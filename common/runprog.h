@@ -57,4 +57,12 @@ int runprog_run(const char *what, const char *const *argv, const char *const *ex
 /* Frees what runprog_run() left in res and empties it. */
 void runprog_result_clear(struct runprog_result *res);
 
+/*
+ * Opens path (O_PATH, not following a link) for fexecve and checks it on
+ * that descriptor, by file_read(FILE_TRUSTED)'s rule: a regular file owned
+ * by root (or the caller), not group or world writable, executable. The
+ * reason of a refusal is in msg.
+ */
+int runprog_open(const char *path, int *ret_fd, char *msg, size_t msglen);
+
 #endif

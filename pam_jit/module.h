@@ -12,14 +12,19 @@
 
 #include <security/pam_modules.h>
 
+#include "proto.h"
+
 #define PAM_JIT_EXPORT __attribute__((visibility("default")))
 
 #ifndef JIT_AGENT_PATH
 #define JIT_AGENT_PATH "/usr/local/libexec/jit/jit-agent"
 #endif
 
-/* Longest break-glass reason kept (breakglass.min_reason is at most 1024). */
-#define REASON_MAX 2048
+/*
+ * Longest break-glass reason: what the CA protocol carries, so that a
+ * reason accepted at auth is never refused by the agent at the session.
+ */
+#define REASON_MAX PROTO_REASON_MAX
 
 #define ENV_CONTEXT "JIT_CONTEXT"
 #define ENV_TICKET  "JIT_TICKET"

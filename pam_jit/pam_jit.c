@@ -329,6 +329,11 @@ static enum result login_start(struct login *l)
 		log_local(l, LOG_WARNING, "user-unknown", "invalid user name");
 		return RES_USER;
 	}
+	/* The CA protocol carries no longer name: refused here, not at the session. */
+	if (strlen(user) > PROTO_USER_MAX) {
+		log_local(l, LOG_WARNING, "user-unknown", "user name longer than 64 bytes");
+		return RES_USER;
+	}
 	l->user = user;
 	if ((r = user_ids(user, &uid, &gid)) != 0) {
 		log_local(l, LOG_WARNING, "user-unknown", jit_err(r));

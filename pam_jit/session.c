@@ -46,6 +46,8 @@
 #include "config.h"
 #include "err.h"
 #include "module.h"
+#include "quote.h"
+#include "runprog.h"
 
 #define DATA_AGENT       "pam_jit:agent_pid"
 #define SESSION_ID_BYTES 8    /* 16 hex characters */
@@ -266,17 +268,19 @@ static void agent_kill(struct agent_data *a)
 
 /*
  * Forks and executes the agent with an empty environment; writes the
- * context to its stdin. *ret_out reads its stdout.
+ * context to its stdin. *ret_out reads its stdout. The program runs as
+ * root: it is checked on the descriptor it is executed from (root's alone
+ * to change, not a link), as the lookup and notify programs are.
  */
 static int agent_start(struct sess *s, const char *text, size_t len, struct agent_data *ret,
-                       int *ret_out)
+                       int *ret_out, char *msg, size_t msglen)
 {
 	char *const argv[] = {(char *)s->args.agent, (char *)"--config", (char *)s->args.config,
 	                      NULL};
 	char *const envp[] = {NULL};
 	struct sigaction sa;
 	sigset_t none;
-	int in[2] = {-1, -1}, out[2] = {-1, -1}, devnull = -1;
+	int in[2] = {-1, -1}, out[2] = {-1, -1}, devnull = -1, prog = -1;
 	size_t off = 0;
 	ssize_t n;
 	pid_t pid;
@@ -285,6 +289,23 @@ static int agent_start(struct sess *s, const char *text, size_t len, struct agen
 	ret->pid = 0;
 	ret->pidfd = -1;
 	*ret_out = -1;
+	msg_set(msg, msglen, "%s", "");
+	if (s->args.agent[0] != '/') {
+		msg_set(msg, msglen, "%s: not an absolute path", s->args.agent);
+		return JIT_ERR_INVALID_ARGUMENT;
+	}
+	if ((r = runprog_open(s->args.agent, &prog, msg, msglen)) != 0)
+		return r;
+	/* Above stderr, so that setting up the child's stdio cannot close it. */
+	if (prog <= STDERR_FILENO) {
+		int above = fcntl(prog, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+
+		close(prog);
+		if ((prog = above) < 0) {
+			r = JIT_ERR_SYSTEM;
+			goto out;
+		}
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0 ||
 	    pipe2(out, O_CLOEXEC) != 0 || (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
 		r = JIT_ERR_SYSTEM;
@@ -314,10 +335,16 @@ static int agent_start(struct sess *s, const char *text, size_t len, struct agen
 		 */
 		(void)setsid();
 		if (dup2(in[1], STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0 ||
-		    dup2(devnull, STDERR_FILENO) < 0)
+		    dup2(devnull, STDERR_FILENO) < 0 ||
+		    (prog != STDERR_FILENO + 1 && dup2(prog, STDERR_FILENO + 1) < 0) ||
+		    fcntl(STDERR_FILENO + 1, F_SETFD, 0) < 0)
 			_exit(127);
-		closefrom(STDERR_FILENO + 1);
-		execve(s->args.agent, argv, envp);
+		closefrom(STDERR_FILENO + 2);
+		/*
+		 * The file that was checked, not whatever the path names by now;
+		 * left open on 3, since a script's interpreter reads /dev/fd/3.
+		 */
+		fexecve(STDERR_FILENO + 1, argv, envp);
 		_exit(127);
 	}
 	ret->pid = pid;
@@ -354,6 +381,8 @@ out:
 		close(out[1]);
 	if (devnull >= 0)
 		close(devnull);
+	if (prog >= 0)
+		close(prog);
 	return r;
 }
 
@@ -493,8 +522,9 @@ static enum result open_session(struct sess *s)
 		fail(s, "system", jit_err(r));
 		goto out;
 	}
-	if ((r = agent_start(s, text, len, &a, &fd)) != 0) {
-		snprintf(why, sizeof(why), "cannot start the agent: %s", strerror(errno));
+	if ((r = agent_start(s, text, len, &a, &fd, msg, sizeof(msg))) != 0) {
+		snprintf(why, sizeof(why), "cannot start the agent: %s",
+		         msg[0] != '\0' ? msg : strerror(errno));
 		fail(s, "system", why);
 		goto out;
 	}

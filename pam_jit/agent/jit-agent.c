@@ -380,6 +380,7 @@ static int check_user(struct agent *a, char *err, size_t errlen)
 		}
 		n++;
 	}
+	groups_free(a->groups, a->n_groups);
 	a->groups = names;
 	a->n_groups = n;
 	names = NULL;
@@ -412,10 +413,19 @@ static int decide(struct agent *a, const char *event, struct jit_config **ret_cf
 	memset(d, 0, sizeof(*d));
 	if (a->s.breakglass)
 		mask |= CONFIG_BREAKGLASS;
+	/* Groups as they are now: taken out of one, the user loses what it gave at the next
+	 * renewal. */
+	if ((r = check_user(a, msg, sizeof(msg))) != 0) {
+		logmsg(LOG_ERR, "event=%s session=%s error=user msg=%s", event, a->s.id,
+		       quote(msg, line, sizeof(line)));
+		seterr(err, errlen, "user: %s", msg);
+		goto out;
+	}
 	if ((r = config_load(a->config_path, mask, &cfg, msg, sizeof(msg))) != 0) {
 		logmsg(LOG_ERR, "event=%s session=%s error=config msg=%s", event, a->s.id,
 		       quote(msg, line, sizeof(line)));
-		seterr(err, errlen, "configuration: %s", msg);
+		/* The details are in the log line above; the engineer sees this line. */
+		seterr(err, errlen, "configuration error");
 		goto out;
 	}
 	memset(&req, 0, sizeof(req));
@@ -441,7 +451,9 @@ static int decide(struct agent *a, const char *event, struct jit_config **ret_cf
 		if (r != 0) {
 			logmsg(LOG_ERR, "event=%s session=%s error=tickets ticket=%s msg=%s", event,
 			       a->s.id, a->s.ticket, quote(msg, q, sizeof(q)));
-			seterr(err, errlen, "ticket lookup failed: %s", msg);
+			/* Not the details: a lookup's stderr may hold what the engineer must not
+			 * see. */
+			seterr(err, errlen, "ticket system unavailable");
 			goto out;
 		}
 		r = policy_decide_ticket(cfg, &req, t, d);
@@ -1055,10 +1067,30 @@ static void detach(void)
 	}
 }
 
+#define USAGE "usage: jit-agent [--config PATH] [--foreground] [--runtime-dir DIR]\n"
+
 static int usage(void)
 {
-	fprintf(stderr, "usage: jit-agent [--config PATH] [--foreground] [--runtime-dir DIR]\n");
+	fputs(USAGE, stderr);
 	return 2;
+}
+
+static int help(void)
+{
+	fputs(USAGE "\n"
+	      "The per-session ssh-agent that pam_jit.so starts: reads the session's\n"
+	      "context on standard input, decides from the configuration, gets a\n"
+	      "certificate for a key held in memory, answers SSH_AUTH_SOCK=PATH (or\n"
+	      "error=REASON and exit 1) and serves until the session ends.\n"
+	      "\n"
+	      "  --config PATH       configuration (default " CONFIG_PATH_DEFAULT ")\n"
+	      "  --foreground        tests only: do not detach, log to stderr too\n"
+	      "  --runtime-dir DIR   tests only: instead of " RUNTIME_DIR_DEFAULT "\n"
+	      "  --help              this text\n"
+	      "\n"
+	      "See jit-agent(8) and docs/agent-contract.md.\n",
+	      stdout);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -1094,6 +1126,8 @@ int main(int argc, char **argv)
 			a.runtime_dir = argv[++i];
 		else if (strcmp(argv[i], "--foreground") == 0)
 			a.foreground = true;
+		else if (strcmp(argv[i], "--help") == 0)
+			return help();
 		else
 			return usage();
 	}

@@ -473,12 +473,27 @@ tail -n +$((mark + 1)) "$SSHD_LOG" | grep "Accepted publickey for $LU " |
 	grep -q "ID user=$LU breakglass=1 session=s5 requester=bastion-1 serial=" &&
 	t_pass "break-glass: key ID" ||
 	t_fail "break-glass: key ID" "$(tail -n +$((mark + 1)) "$SSHD_LOG" | head -c 2000)"
-sleep 4
+# Taken out of the break-glass group: the next renewal reads the groups again.
+gpasswd -d "$LU" jit-bg-test >/dev/null || t_bail "gpasswd -d $LU jit-bg-test"
+login "$S5"
+expect "break-glass: refused once out of the group" 255 '' \
+	"@has:Permission denied (publickey,"
+gpasswd -a "$LU" jit-bg-test >/dev/null || t_bail "gpasswd -a $LU jit-bg-test"
+grep -q 'event=renewal session=s5 decision=deny rule=breakglass-not-in-group' a5.log &&
+	t_pass "break-glass: group removal logged with its rule" ||
+	t_fail "break-glass: group removal logged with its rule" "$(tail -n 5 a5.log)"
+sleep 3
 gone "break-glass: agent exits at session_max" "$A5" "$S5"
 grep -q 'event=exit session=s5 reason=end' a5.log &&
 	t_pass "break-glass: exit reason end" || t_fail "break-glass: exit reason end" "$(tail -n 3 a5.log)"
 
 # --- refusals at start ---
+
+run "$JIT_AGENT" --help
+expect "--help: usage on stdout, exit 0" 0 "@has:usage: jit-agent [--config PATH] [--foreground] [--runtime-dir DIR]" ''
+run "$JIT_AGENT" --bogus
+expect "unknown option: usage on stderr, exit 2" 2 '' \
+	"usage: jit-agent [--config PATH] [--foreground] [--runtime-dir DIR]"
 
 # start_fails NAME CONTEXT_FILE EXPECTED_LINE [FLAGS...]
 start_fails() {
@@ -514,7 +529,21 @@ context s4 CHG-9999 "$WATCH" >ctx7
 start_fails "unknown ticket" ctx7 'error=ticket-unknown: ticket CHG-9999 is not known'
 context s4 CHG-1001 "$WATCH" >ctx8
 start_fails "missing configuration" ctx8 \
-	"@has:error=configuration: " --config "$T_DIR/nonexistent.conf"
+	"error=configuration error" --config "$T_DIR/nonexistent.conf"
+grep -q "error=config msg=\"$T_DIR/nonexistent.conf: " x.log &&
+	t_pass "missing configuration: the details in the log" ||
+	t_fail "missing configuration: the details in the log" "$(cat x.log)"
+# A lookup that fails with a secret on stderr: the log has it, the engineer does not.
+printf '#!/bin/sh\necho "curl: (22) 401 https://svc:hunter2@jira.invalid/" >&2\nexit 2\n' >lookup-fails
+chmod 0755 lookup-fails
+sed "s|^tickets = .*|tickets = { backend = \"command\"; command = [ \"$T_DIR/lookup-fails\" ]; };|" \
+	jit.conf >jit-cmd.conf
+chmod 0644 jit-cmd.conf
+start_fails "ticket backend failing: no details to the engineer" ctx8 \
+	"error=ticket system unavailable" --config "$T_DIR/jit-cmd.conf"
+grep -q 'error=tickets ticket=CHG-1001 msg=.*hunter2' x.log &&
+	t_pass "ticket backend failing: the details in the log" ||
+	t_fail "ticket backend failing: the details in the log" "$(cat x.log)"
 chmod 0755 "$RT/$LUID"
 start_fails "user directory with another mode refused" ctx8 \
 	"error=$RT/$LUID: bad owner or mode"

@@ -669,6 +669,7 @@ static void test_breakglass_reason(void **state)
 {
 	struct conv c;
 	const char *log;
+	char reason[1026];
 
 	write_config_bg_member();
 	bg_run("too short", PAM_AUTH_ERR, "deny", "breakglass-reason-too-short", &c, &log);
@@ -678,6 +679,16 @@ static void test_breakglass_reason(void **state)
 	       &log);
 	bg_run("line one is long enough\nline two", PAM_AUTH_ERR, "deny",
 	       "breakglass-reason-invalid", &c, &log);
+
+	/* The CA protocol carries 1024 bytes: one more is refused at auth, not at the session. */
+	memset(reason, 'r', 1024);
+	reason[1024] = '\0';
+	bg_run(reason, PAM_SUCCESS, "allow", "breakglass-allowed", &c, &log);
+	reason[1024] = 'r';
+	reason[1025] = '\0';
+	bg_run(reason, PAM_AUTH_ERR, "deny", "breakglass-reason-invalid", &c, &log);
+	assert_string_equal(c.err, "Access denied: the reason is too long\n");
+	assert_non_null(strstr(log, "msg=\"the reason is too long\""));
 }
 
 static void test_other_host(void **state)
@@ -1316,6 +1327,36 @@ static void test_session_agent_error(void **state)
 	end_handle(ph);
 }
 
+/* The agent runs as root: one that others could change, or a relative path, never runs. */
+static void test_session_agent_unsafe(void **state)
+{
+	struct conv c;
+	const char *log;
+	char **env = NULL, want[768];
+	pam_handle_t *ph = NULL;
+
+	write_file("agent-writable.sh", 0775, "#!/bin/sh\necho $$ > %s/agent.pid\n", dir);
+	remove_file("agent.pid");
+	session_run("jit-sess-writable", PAM_SYSTEM_ERR, &c, &env, &ph, &log);
+	assert_false(env_has_name(env, "SSH_AUTH_SOCK"));
+	pamtest_free_env(env);
+	snprintf(want, sizeof(want),
+	         "pam_jit: could not get a certificate: cannot start the agent: "
+	         "%s/agent-writable.sh: group or world writable (mode 0775)\n",
+	         dir);
+	assert_string_equal(c.err, want);
+	assert_non_null(strstr(log, " error=system msg=\"cannot start the agent: "));
+	assert_null(read_text("agent.pid"));
+	end_handle(ph);
+
+	session_run("jit-sess-relative", PAM_SYSTEM_ERR, &c, &env, &ph, &log);
+	pamtest_free_env(env);
+	assert_string_equal(c.err, "pam_jit: could not get a certificate: cannot start the agent: "
+	                           "agent-ok.sh: not an absolute path\n");
+	assert_null(read_text("agent.pid"));
+	end_handle(ph);
+}
+
 static void test_session_agent_timeout(void **state)
 {
 	struct conv c;
@@ -1509,6 +1550,7 @@ static int run_all(void)
 	        cmocka_unit_test_setup(test_session_agent_ready, setup_session),
 	        cmocka_unit_test_setup(test_session_breakglass_context, setup_session),
 	        cmocka_unit_test_setup(test_session_agent_error, setup_session),
+	        cmocka_unit_test_setup(test_session_agent_unsafe, setup_session),
 	        cmocka_unit_test_setup(test_session_agent_timeout, setup_session),
 	        cmocka_unit_test_setup(test_session_agent_silent, setup_session),
 	        cmocka_unit_test_setup(test_session_close_escalates, setup_session),
@@ -1598,6 +1640,14 @@ static int launch(int argc, char **argv)
 			if (write_service(name, argv[1], args) != 0)
 				goto out;
 		}
+		/* Agents that must not run: group-writable, and a relative path. */
+		snprintf(args, sizeof(args), "config=%s/sess.conf agent=%s/agent-writable.sh", dir,
+		         dir);
+		if (write_service("jit-sess-writable", argv[1], args) != 0)
+			goto out;
+		snprintf(args, sizeof(args), "config=%s/sess.conf agent=agent-ok.sh", dir);
+		if (write_service("jit-sess-relative", argv[1], args) != 0)
+			goto out;
 		/* The real agent, when given (argv[2]). */
 		snprintf(args, sizeof(args), "config=%s/sess.conf agent=%s", dir,
 		         argc > 2 ? argv[2] : "/nonexistent");

@@ -485,26 +485,37 @@ static void test_breakglass(void **state)
 	expect(0, "breakglass-reason-too-short", "the reason must be at least 20 characters");
 	breakglass("");
 	expect(0, "breakglass-reason-too-short", "the reason must be at least 20 characters");
-	/* Control characters, C1 controls and broken UTF-8 are refused. */
+	/* Control characters and anything outside printable ASCII are refused. */
 	breakglass("database down,\tpaging on-call");
 	expect(0, "breakglass-reason-invalid",
-	       "the reason must be printable text without control characters");
+	       "the reason must be printable ASCII text on one line");
 	breakglass("database down, paging\x1b[2J on-call");
 	expect(0, "breakglass-reason-invalid",
-	       "the reason must be printable text without control characters");
+	       "the reason must be printable ASCII text on one line");
 	breakglass("database down, paging \xc2\x85 on-call");
 	expect(0, "breakglass-reason-invalid",
-	       "the reason must be printable text without control characters");
+	       "the reason must be printable ASCII text on one line");
 	breakglass("database down, paging \xff on-call");
 	expect(0, "breakglass-reason-invalid",
-	       "the reason must be printable text without control characters");
+	       "the reason must be printable ASCII text on one line");
 	breakglass("database down, paging \xc0\xa0 on-call");
 	expect(0, "breakglass-reason-invalid",
-	       "the reason must be printable text without control characters");
+	       "the reason must be printable ASCII text on one line");
 	breakglass("database down, paging \xed\xa0\x80 on-call");
 	expect(0, "breakglass-reason-invalid",
-	       "the reason must be printable text without control characters");
+	       "the reason must be printable ASCII text on one line");
 	breakglass("Datenbank ausgefallen, St\xc3\xb6rung \xe2\x82\xac \xf0\x9f\x94\xa5");
+	expect(0, "breakglass-reason-invalid",
+	       "the reason must be printable ASCII text on one line");
+	/* Seven zero-width spaces are 21 bytes and nothing to read. */
+	breakglass("\xe2\x80\x8b\xe2\x80\x8b\xe2\x80\x8b\xe2\x80\x8b\xe2\x80\x8b\xe2\x80\x8b"
+	           "\xe2\x80\x8b");
+	expect(0, "breakglass-reason-invalid",
+	       "the reason must be printable ASCII text on one line");
+	breakglass("database down, paging\xc2\xa0on-call");
+	expect(0, "breakglass-reason-invalid",
+	       "the reason must be printable ASCII text on one line");
+	breakglass("Datenbank ausgefallen, Stoerung P1 ~ [x] {y} | `z`");
 	expect_breakglass();
 	/* Freeze windows and recurring windows do not block break-glass. */
 	fx.freeze[0] = (struct config_freeze){.start = SAT - H, .end = SAT + H};
