@@ -33,7 +33,9 @@ static const char usage[] =
         "  -z SERIAL               serial number (default 0)\n"
         "  -O OPTION               as ssh-keygen: clear, force-command=CMD,\n"
         "                          source-address=CIDR,..., no-pty, permit-pty, ...,\n"
-        "                          critical:NAME[=VALUE], extension:NAME[=VALUE]\n"
+        "                          critical:NAME[=VALUE] (force-command, source-address,\n"
+        "                          verify-required), extension:NAME[=VALUE] (standard\n"
+        "                          names or NAME@DOMAIN)\n"
         "  --passphrase-file FILE  passphrase of CA_KEY (first line; mode 0600)\n";
 
 /* Long-only options get values outside the byte range. */

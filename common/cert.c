@@ -349,18 +349,15 @@ static int put_principals(struct buf *out, const struct cert_req *req)
 	return r;
 }
 
-int cert_build(const struct cert_req *req, const struct key *subject, const struct key *ca,
-               struct cert **ret)
+/* Checks what cert_build needs and writes the signed part, the CA key last, into b. */
+static int put_signed_part(const struct cert_req *req, const struct key *subject,
+                           const struct key *ca, const uint8_t nonce[CERT_NONCE_LEN], struct buf *b)
 {
-	struct buf *b = NULL;
-	uint8_t nonce[CERT_NONCE_LEN];
-	uint8_t *sig = NULL;
-	size_t fields_len, sig_len = 0;
 	const uint8_t *fields;
 	const char *cert_type;
-	int r = JIT_ERR_INTERNAL;
+	size_t fields_len;
+	int r;
 
-	*ret = NULL;
 	if (req->nprincipals == 0)
 		return JIT_ERR_CERT_NO_PRINCIPALS;
 	if (req->key_id == NULL)
@@ -373,18 +370,9 @@ int cert_build(const struct cert_req *req, const struct key *subject, const stru
 		return JIT_ERR_KEY_TYPE_UNKNOWN;
 	if (!key_type_can_sign(ca->type))
 		return JIT_ERR_KEY_TYPE_UNKNOWN;
-	if (!ca->has_private || ca->pkey == NULL)
-		return JIT_ERR_INVALID_ARGUMENT;
-	if (RAND_bytes(nonce, sizeof(nonce)) != 1)
-		return JIT_ERR_RANDOM;
 	fields = key_fields(subject, &fields_len);
-
-	if ((b = buf_new(CERT_BLOB_MAX)) == NULL) {
-		r = JIT_ERR_ALLOC;
-		goto out;
-	}
 	if ((r = buf_put_cstring(b, cert_type)) != 0 ||
-	    (r = buf_put_string(b, nonce, sizeof(nonce))) != 0 ||
+	    (r = buf_put_string(b, nonce, CERT_NONCE_LEN)) != 0 ||
 	    (r = buf_put(b, fields, fields_len)) != 0 || (r = buf_put_u64(b, req->serial)) != 0 ||
 	    (r = buf_put_u32(b, CERT_TYPE_USER)) != 0 ||
 	    (r = buf_put_cstring(b, req->key_id)) != 0 || (r = put_principals(b, req)) != 0 ||
@@ -394,6 +382,53 @@ int cert_build(const struct cert_req *req, const struct key *subject, const stru
 	    (r = put_options(b, &req->extensions, 0)) != 0 ||
 	    (r = buf_put_string(b, NULL, 0)) != 0 || /* reserved */
 	    (r = buf_put_string(b, ca->blob, ca->blob_len)) != 0)
+		return r;
+	return 0;
+}
+
+int cert_check_size(const struct cert_req *req, const struct key *subject, const struct key *ca)
+{
+	static const uint8_t zero[CERT_NONCE_LEN];
+	struct buf *b;
+	int size, r;
+
+	if (req == NULL || subject == NULL || ca == NULL || ca->pkey == NULL)
+		return JIT_ERR_INVALID_ARGUMENT;
+	/*
+	 * The signature blob: its algorithm name (at most "rsa-sha2-512" or
+	 * "ecdsa-sha2-nistp521"), lengths, and at most EVP_PKEY_get_size bytes
+	 * of signature (an ECDSA r and s each gain a length and a sign byte).
+	 */
+	if ((size = EVP_PKEY_get_size(ca->pkey)) <= 0)
+		return JIT_ERR_LIBCRYPTO;
+	if ((b = buf_new(CERT_BLOB_MAX)) == NULL)
+		return JIT_ERR_ALLOC;
+	r = put_signed_part(req, subject, ca, zero, b);
+	if (r == 0 && buf_len(b) + 4 + 64 + (size_t)size > CERT_BLOB_MAX)
+		r = JIT_ERR_NO_BUFFER_SPACE;
+	buf_free(b);
+	return r;
+}
+
+int cert_build(const struct cert_req *req, const struct key *subject, const struct key *ca,
+               struct cert **ret)
+{
+	struct buf *b = NULL;
+	uint8_t nonce[CERT_NONCE_LEN];
+	uint8_t *sig = NULL;
+	size_t sig_len = 0;
+	int r = JIT_ERR_INTERNAL;
+
+	*ret = NULL;
+	if (!ca->has_private || ca->pkey == NULL)
+		return JIT_ERR_INVALID_ARGUMENT;
+	if (RAND_bytes(nonce, sizeof(nonce)) != 1)
+		return JIT_ERR_RANDOM;
+	if ((b = buf_new(CERT_BLOB_MAX)) == NULL) {
+		r = JIT_ERR_ALLOC;
+		goto out;
+	}
+	if ((r = put_signed_part(req, subject, ca, nonce, b)) != 0)
 		goto out;
 	if ((r = key_sign(ca, buf_ptr(b), buf_len(b), &sig, &sig_len)) != 0 ||
 	    (r = buf_put_string(b, sig, sig_len)) != 0)

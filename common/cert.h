@@ -110,6 +110,13 @@ int cert_req_apply_keygen_option(struct cert_req *req, const char *opt);
  */
 int cert_build(const struct cert_req *req, const struct key *subject, const struct key *ca,
 	       struct cert **ret);
+/*
+ * What cert_build would refuse before signing, and JIT_ERR_NO_BUFFER_SPACE
+ * when the certificate could exceed CERT_BLOB_MAX: for a caller without
+ * the private key (the service's network side) to refuse a request that
+ * is too large as the caller's error, before it reaches the signer.
+ */
+int cert_check_size(const struct cert_req *req, const struct key *subject, const struct key *ca);
 
 /*
  * Parses a certificate blob (the whole of it) and checks the signature

@@ -52,6 +52,7 @@ static const char *const err_text[] = {
         [-JIT_ERR_AUDIT_CHAIN] = "audit log hash chain broken",
         [-JIT_ERR_AUDIT_WRITE] = "audit log not durably written",
         [-JIT_ERR_KRL_INVALID] = "invalid key revocation list",
+        [-JIT_ERR_PROTO_VERSION] = "unsupported protocol version",
 };
 
 _Static_assert(sizeof(err_text) / sizeof(err_text[0]) == 1 - JIT_ERR_MIN,

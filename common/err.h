@@ -56,9 +56,10 @@
 #define JIT_ERR_AUDIT_CHAIN      -47 /* audit log hash chain broken */
 #define JIT_ERR_AUDIT_WRITE      -48 /* audit log not durably written */
 #define JIT_ERR_KRL_INVALID      -49 /* invalid key revocation list */
+#define JIT_ERR_PROTO_VERSION    -50 /* unsupported protocol version */
 
 /* Keep in sync with the table in err.c. */
-#define JIT_ERR_MIN -49
+#define JIT_ERR_MIN -50
 
 const char *jit_err(int r);
 

@@ -266,7 +266,9 @@ static int get_header(struct buf *b, uint8_t want_type)
 
 	if ((r = buf_get_u32(b, &version)) != 0 || (r = buf_get_u8(b, &type)) != 0)
 		return r;
-	if (version != PROTO_VERSION || type != want_type)
+	if (version != PROTO_VERSION)
+		return JIT_ERR_PROTO_VERSION;
+	if (type != want_type)
 		return JIT_ERR_INVALID_FORMAT;
 	return 0;
 }

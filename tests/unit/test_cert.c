@@ -160,6 +160,61 @@ static void test_every_ca_type(void **state)
 	cert_req_clear(&req);
 }
 
+/*
+ * cert_check_size answers for cert_build without the private key: it never
+ * passes a request the builder refuses as too large, and refuses only
+ * requests within a signature's length of the limit.
+ */
+static void test_check_size(void **state)
+{
+	struct key *cas[] = {ca_ed, ca_ec521, ca_rsa};
+	char p[251];
+	struct cert_req req;
+	struct cert *c = NULL;
+	size_t k, n;
+	int fits, built, last_fit;
+
+	(void)state;
+	std_req(&req);
+	assert_int_equal(cert_check_size(&req, user_ed, ca_ed), 0);
+	assert_int_equal(cert_check_size(NULL, user_ed, ca_ed), JIT_ERR_INVALID_ARGUMENT);
+	cert_req_clear(&req);
+	cert_req_init(&req);
+	assert_int_equal(cert_req_set_key_id(&req, "id"), 0);
+	req.valid_after = T0;
+	req.valid_before = T0 + 60;
+	assert_int_equal(cert_check_size(&req, user_ed, ca_ed), JIT_ERR_CERT_NO_PRINCIPALS);
+	cert_req_clear(&req);
+	for (k = 0; k < sizeof(cas) / sizeof(cas[0]); k++) {
+		cert_req_init(&req);
+		assert_int_equal(cert_req_set_key_id(&req, "id"), 0);
+		req.valid_after = T0;
+		req.valid_before = T0 + 60;
+		last_fit = -1;
+		for (n = 0; n < 64; n++) {
+			memset(p, 'a', sizeof(p) - 1);
+			p[sizeof(p) - 1] = '\0';
+			snprintf(p, 4, "%03zu", n);
+			p[3] = 'a';
+			assert_int_equal(cert_req_add_principal(&req, p), 0);
+			fits = cert_check_size(&req, user_ed, cas[k]);
+			built = cert_build(&req, user_ed, cas[k], &c);
+			cert_free(c);
+			c = NULL;
+			assert_true(fits == 0 || fits == JIT_ERR_NO_BUFFER_SPACE);
+			if (fits == 0) {
+				assert_int_equal(built, 0);
+				last_fit = (int)n;
+			}
+		}
+		/* 64 principals of 250 bytes are beyond any CA's limit, about 60 fit. */
+		assert_int_equal(cert_check_size(&req, user_ed, cas[k]), JIT_ERR_NO_BUFFER_SPACE);
+		assert_int_equal(cert_build(&req, user_ed, cas[k], &c), JIT_ERR_NO_BUFFER_SPACE);
+		assert_true(last_fit >= 55 && last_fit < 63);
+		cert_req_clear(&req);
+	}
+}
+
 static void test_build_refusals(void **state)
 {
 	struct cert_req req;
@@ -595,6 +650,7 @@ int main(void)
 	        cmocka_unit_test(test_nonce_random),
 	        cmocka_unit_test(test_every_ca_type),
 	        cmocka_unit_test(test_build_refusals),
+	        cmocka_unit_test(test_check_size),
 	        cmocka_unit_test(test_keygen_options),
 	        cmocka_unit_test(test_verify_rules),
 	        cmocka_unit_test(test_line_round_trip),

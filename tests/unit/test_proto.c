@@ -487,10 +487,10 @@ static void test_request_framing(void **state)
 	/* Wrong version, wrong message type. */
 	memcpy(copy, want, wlen);
 	copy[3] = 2;
-	assert_int_equal(proto_request_decode(copy, wlen, &d), JIT_ERR_INVALID_FORMAT);
+	assert_int_equal(proto_request_decode(copy, wlen, &d), JIT_ERR_PROTO_VERSION);
 	copy[3] = 1;
 	copy[0] = 0x80;
-	assert_int_equal(proto_request_decode(copy, wlen, &d), JIT_ERR_INVALID_FORMAT);
+	assert_int_equal(proto_request_decode(copy, wlen, &d), JIT_ERR_PROTO_VERSION);
 	copy[0] = 0;
 	copy[4] = PROTO_MSG_SIGN_RESPONSE;
 	assert_int_equal(proto_request_decode(copy, wlen, &d), JIT_ERR_INVALID_FORMAT);
@@ -513,7 +513,7 @@ static void test_request_framing(void **state)
 	assert_int_equal(proto_request_decode(buf_ptr(b), buf_len(b), &d), JIT_ERR_INVALID_FORMAT);
 	buf_reset(b);
 	raw_request(&q, PROTO_VERSION + 1, PROTO_MSG_SIGN_REQUEST, b);
-	assert_int_equal(proto_request_decode(buf_ptr(b), buf_len(b), &d), JIT_ERR_INVALID_FORMAT);
+	assert_int_equal(proto_request_decode(buf_ptr(b), buf_len(b), &d), JIT_ERR_PROTO_VERSION);
 	proto_request_free(&q);
 	free(copy);
 	free(want);
@@ -658,7 +658,7 @@ static void test_response_bounds(void **state)
 	assert_int_equal(proto_response_decode(copy, len, &d), JIT_ERR_INVALID_FORMAT);
 	copy[4] = PROTO_MSG_SIGN_RESPONSE;
 	copy[3] = 0;
-	assert_int_equal(proto_response_decode(copy, len, &d), JIT_ERR_INVALID_FORMAT);
+	assert_int_equal(proto_response_decode(copy, len, &d), JIT_ERR_PROTO_VERSION);
 	free(copy);
 	proto_response_free(&p);
 	buf_free(b);
