@@ -15,14 +15,15 @@
 /* First read size when fstat says the file is empty (it may still grow to max). */
 #define FILE_READ_CHUNK 4096
 
-static int check_mode(const struct stat *st, int flags)
+static int check_mode(const struct stat *st, int flags, uid_t also)
 {
 	if (!S_ISREG(st->st_mode))
 		return JIT_ERR_FILE_TYPE;
 	if ((flags & FILE_SECRET) != 0 && (st->st_mode & 077) != 0)
 		return JIT_ERR_FILE_PERMISSIONS;
-	if ((flags & FILE_TRUSTED) != 0 &&
-	    ((st->st_uid != 0 && st->st_uid != geteuid()) || (st->st_mode & 022) != 0))
+	if ((flags & FILE_TRUSTED) != 0 && ((st->st_uid != 0 && st->st_uid != geteuid() &&
+	                                     (also == (uid_t)-1 || st->st_uid != also)) ||
+	                                    (st->st_mode & 022) != 0))
 		return JIT_ERR_FILE_PERMISSIONS;
 	return 0;
 }
@@ -43,6 +44,12 @@ static int grow(uint8_t **data, size_t len, size_t old_alloc, size_t alloc)
 }
 
 int file_read(const char *path, size_t max, int flags, uint8_t **ret, size_t *ret_len)
+{
+	return file_read_owned(path, max, flags, (uid_t)-1, ret, ret_len);
+}
+
+int file_read_owned(const char *path, size_t max, int flags, uid_t also, uint8_t **ret,
+                    size_t *ret_len)
 {
 	struct stat st;
 	uint8_t *data = NULL, probe;
@@ -71,7 +78,7 @@ int file_read(const char *path, size_t max, int flags, uint8_t **ret, size_t *re
 		r = JIT_ERR_SYSTEM;
 		goto out;
 	}
-	if ((r = check_mode(&st, flags)) != 0)
+	if ((r = check_mode(&st, flags, also)) != 0)
 		goto out;
 	if (st.st_size < 0 || (uint64_t)st.st_size > max) {
 		r = JIT_ERR_FILE_TOO_LARGE;
@@ -235,6 +242,12 @@ out:
 
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
+	return file_write_atomic_owned(path, data, len, mode, (uid_t)-1, (gid_t)-1);
+}
+
+int file_write_atomic_owned(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
+                            gid_t gid)
+{
 	static const char suffix[] = ".tmp.XXXXXX";
 	char *tmp = NULL;
 	size_t plen;
@@ -257,6 +270,11 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 		goto out;
 	}
 	created = 1;
+	/* Before the rename: nobody sees the new file with another owner. */
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid) == -1) {
+		r = JIT_ERR_SYSTEM;
+		goto out;
+	}
 	if ((r = write_close(&fd, data, len, mode)) != 0)
 		goto out;
 	if (rename(tmp, path) == -1) {

@@ -25,6 +25,9 @@
  * JIT_ERR_SYSTEM.
  */
 int file_read(const char *path, size_t max, int flags, uint8_t **ret, size_t *ret_len);
+/* file_read, FILE_TRUSTED also trusting files owned by also ((uid_t)-1: nobody more). */
+int file_read_owned(const char *path, size_t max, int flags, uid_t also, uint8_t **ret,
+                    size_t *ret_len);
 
 /*
  * Creates path anew (O_EXCL: an existing file is an error with errno
@@ -38,5 +41,11 @@ int file_write_new(const char *path, const void *data, size_t len, mode_t mode);
  * contents, never a mix or nothing.
  */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/*
+ * file_write_atomic, the temporary file given to uid and gid (-1: kept)
+ * before the rename, so that the new file never has another owner.
+ */
+int file_write_atomic_owned(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
+                            gid_t gid);
 
 #endif

@@ -289,6 +289,44 @@ static void test_read_trusted(void **state)
 	read_ok(c->path, 100, FILE_TRUSTED, "cfg");
 }
 
+/* The state directory's owner, trusted beside root and us; written files given to it. */
+static void test_owned(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t *data = NULL;
+	size_t len = 0;
+	struct stat st;
+
+	if (geteuid() != 0)
+		skip(); /* chown to another user needs root */
+	make_file(in_dir(c, "state"), "s", 0644);
+	assert_int_equal(chown(c->path, OTHER_UID, (gid_t)-1), 0);
+	assert_int_equal(file_read_owned(c->path, 100, FILE_TRUSTED, (uid_t)-1, &data, &len),
+	                 JIT_ERR_FILE_PERMISSIONS);
+	assert_int_equal(file_read_owned(c->path, 100, FILE_TRUSTED, OTHER_UID + 1, &data, &len),
+	                 JIT_ERR_FILE_PERMISSIONS);
+	assert_int_equal(file_read_owned(c->path, 100, FILE_TRUSTED, OTHER_UID, &data, &len), 0);
+	assert_int_equal(len, 1);
+	assert_memory_equal(data, "s", 1);
+	free(data);
+	/* Its write bits still count. */
+	assert_int_equal(chmod(c->path, 0664), 0);
+	assert_int_equal(file_read_owned(c->path, 100, FILE_TRUSTED, OTHER_UID, &data, &len),
+	                 JIT_ERR_FILE_PERMISSIONS);
+
+	assert_int_equal(file_write_atomic_owned(c->path, "new", 3, 0640, OTHER_UID, OTHER_UID), 0);
+	assert_int_equal(lstat(c->path, &st), 0);
+	assert_int_equal(st.st_uid, OTHER_UID);
+	assert_int_equal(st.st_gid, OTHER_UID);
+	assert_int_equal(st.st_mode & 07777, 0640);
+	read_ok(c->path, 100, 0, "new");
+	/* -1 keeps the writer's own. */
+	assert_int_equal(file_write_atomic_owned(c->path, "x", 1, 0600, (uid_t)-1, (gid_t)-1), 0);
+	assert_int_equal(lstat(c->path, &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+}
+
 /* Runs fn with a file size limit of 10 bytes, SIGXFSZ ignored. */
 static int with_fsize_limit(int (*fn)(const char *, const void *, size_t, mode_t), const char *path,
                             const void *data, size_t len, mode_t mode)
@@ -482,6 +520,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_read_not_regular, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_read_secret, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_read_trusted, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_owned, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_write_new, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_write_atomic, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_write_atomic_name_too_long, setup, teardown),
