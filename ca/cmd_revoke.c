@@ -24,6 +24,7 @@
 #include "key.h"
 #include "krl.h"
 #include "revocation.h"
+#include "serve.h"
 
 static const char usage_revoke[] =
         "usage: jit-ca revoke -c CONFIG (-z SERIAL | -I KEY_ID | -t TICKET)\n"
@@ -32,8 +33,8 @@ static const char usage_revoke[] =
         "  -c CONFIG     the service's configuration (jit.conf)\n"
         "  -z SERIAL     a certificate serial number, or a range N-M\n"
         "  -I KEY_ID     every certificate with exactly this key ID\n"
-        "  -t TICKET     every certificate the audit log says was issued for TICKET,\n"
-        "                and the ticket itself: the service issues no more for it\n";
+        "  -t TICKET     the ticket itself (the service issues no more for it), then\n"
+        "                every certificate the audit log says was issued for it\n";
 
 static const char usage_krl[] =
         "usage: jit-ca krl -c CONFIG -o FILE\n"
@@ -52,6 +53,15 @@ static const char usage_audit[] = "usage: jit-ca audit verify -c CONFIG\n"
 #define KRL_VERSION_FILE "krl_version"
 #define STATE_LOCK_FILE  "revoked.lock"
 #define KRL_VERSION_MAX  64 /* bytes in the counter file */
+/* The lock jit-ca serve holds while it runs (serial.c). */
+#define SERVICE_LOCK_FILE "lock"
+/*
+ * How long after a ticket is blocked (seconds) jit-ca serve may still
+ * append an "issued" record for it: a request decided before the service
+ * re-read the store is at a signer, which answers within SIGNER_TIMEOUT or
+ * stops the service, and is then committed; the rest is for that commit.
+ */
+#define SETTLE_SECONDS (SIGNER_TIMEOUT + 2)
 
 /* Reports "jit-ca: TEXT" with TEXT printed safely (config and parse messages). */
 static void say_error(const char *text)
@@ -97,9 +107,26 @@ static int state_path(const char *dir, const char *name, char **ret)
 	return 0;
 }
 
-/* Serialises the read-modify-write of the store and the counter between runs. */
-static int lock_state(struct cli *cli, const char *state_dir, int *ret_fd)
+/* The owner of ca.state_dir, whose files root's runs give back to it. */
+static int state_owner(struct cli *cli, const char *state_dir, struct state_owner *ret)
 {
+	int r;
+
+	if ((r = revocation_state_owner(state_dir, ret)) != 0)
+		return cli_fail(cli, state_dir, r);
+	return 0;
+}
+
+/*
+ * Serialises the read-modify-write of the store and the counter between
+ * runs, of root and of the state directory's owner alike: flock needs only
+ * a read-only descriptor, and a lock file root made (now, or by an older
+ * version) is given to that owner so that it can open it too.
+ */
+static int lock_state(struct cli *cli, const char *state_dir, const struct state_owner *owner,
+                      int *ret_fd)
+{
+	struct stat st;
 	char *path = NULL;
 	int fd = -1, r = JIT_ERR_INTERNAL;
 
@@ -108,7 +135,23 @@ static int lock_state(struct cli *cli, const char *state_dir, int *ret_fd)
 		r = cli_fail(cli, state_dir, r);
 		goto out;
 	}
-	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0640)) == -1) {
+	if ((fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+	               0640)) == -1) {
+		r = cli_fail(cli, path, errno == ELOOP ? JIT_ERR_FILE_TYPE : JIT_ERR_SYSTEM);
+		goto out;
+	}
+	if (fstat(fd, &st) != 0) {
+		r = cli_fail(cli, path, JIT_ERR_SYSTEM);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = cli_fail(cli, path, JIT_ERR_FILE_TYPE);
+		goto out;
+	}
+	/* Root's own file with one link only: never a file linked here from elsewhere. */
+	if (geteuid() == 0 && st.st_uid == 0 && st.st_nlink == 1 &&
+	    (st.st_uid != owner->uid || st.st_gid != owner->gid) &&
+	    fchown(fd, owner->uid, owner->gid) != 0) {
 		r = cli_fail(cli, path, JIT_ERR_SYSTEM);
 		goto out;
 	}
@@ -128,13 +171,14 @@ out:
 	return r;
 }
 
-static int load_store(struct cli *cli, const char *path, struct revocations **ret)
+static int load_store(struct cli *cli, const char *path, const struct state_owner *owner,
+                      struct revocations **ret)
 {
 	char why[REVOCATION_WHY_MAX];
 	unsigned long line = 0;
 	int r;
 
-	if ((r = revocation_load(path, ret, &line, why, sizeof(why))) == 0)
+	if ((r = revocation_load(path, owner, ret, &line, why, sizeof(why))) == 0)
 		return 0;
 	if (line > 0) {
 		say_line_error(path, line, why);
@@ -341,20 +385,252 @@ static void print_serials(uint64_t lo, uint64_t hi, int added)
 }
 
 /*
- * Run as root, gives the store just written (root's, mode 0640) the group
- * of the state directory, whose owner is the service's account: the
- * service re-reads it to refuse revoked tickets. The owner stays root, so
- * both still trust the file.
+ * 0 when jit-ca serve is not running on this state directory: the lock it
+ * holds while it runs is free (taken shared and let go at once). 1 when it
+ * runs, or when that cannot be told (no lock file, no access).
  */
-static int store_owner(const char *state_dir, const char *store)
+static int service_running(const char *state_dir)
 {
-	struct stat st;
+	char *path = NULL;
+	int fd = -1, running = 1;
 
-	if (geteuid() != 0)
+	if (state_path(state_dir, SERVICE_LOCK_FILE, &path) != 0)
+		goto out;
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) == -1)
+		goto out;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+		(void)flock(fd, LOCK_UN);
+		running = 0;
+	}
+out:
+	if (fd != -1)
+		close(fd);
+	free(path);
+	return running;
+}
+
+/*
+ * Adds the ticket to the store, under the lock. *ret_since is when the
+ * block took effect: now when it is new, else when the store was last
+ * written (its modification time; later writes only move that on).
+ */
+static int block_ticket(struct cli *cli, const char *state_dir, const char *store,
+                        const struct state_owner *owner, const char *ticket, int *ret_added,
+                        struct timespec *ret_since)
+{
+	struct revocations *rv = NULL;
+	struct timespec since;
+	struct stat st;
+	int lock_fd = -1, added = 0, r = JIT_ERR_INTERNAL;
+
+	*ret_added = 0;
+	memset(ret_since, 0, sizeof(*ret_since));
+	if ((r = lock_state(cli, state_dir, owner, &lock_fd)) != 0 ||
+	    (r = load_store(cli, store, owner, &rv)) != 0)
+		goto out;
+	if ((r = revocation_add_ticket(rv, ticket, &added)) != 0 ||
+	    (added && (r = revocation_save(rv, store, owner)) != 0)) {
+		r = cli_fail(cli, store, r);
+		goto out;
+	}
+	if (added ? clock_gettime(CLOCK_REALTIME, &since) != 0 : stat(store, &st) != 0) {
+		r = cli_fail(cli, added ? "clock" : store, JIT_ERR_SYSTEM);
+		goto out;
+	}
+	*ret_since = added ? since : st.st_mtim;
+	*ret_added = added;
+	r = 0;
+out:
+	if (lock_fd != -1)
+		close(lock_fd);
+	revocation_free(rv);
+	return r;
+}
+
+/* Revokes n serials under the lock; fresh[i] says whether serials[i] was new. */
+static int revoke_serials(struct cli *cli, const char *state_dir, const char *store,
+                          const struct state_owner *owner, const uint64_t *serials, size_t n,
+                          uint8_t *fresh, size_t *ret_added)
+{
+	struct revocations *rv = NULL;
+	size_t i, nadded = 0;
+	int lock_fd = -1, added, r = JIT_ERR_INTERNAL;
+
+	*ret_added = 0;
+	if (n == 0)
 		return 0;
-	if (stat(state_dir, &st) != 0 || lchown(store, (uid_t)-1, st.st_gid) != 0)
-		return JIT_ERR_SYSTEM;
-	return 0;
+	if ((r = lock_state(cli, state_dir, owner, &lock_fd)) != 0 ||
+	    (r = load_store(cli, store, owner, &rv)) != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if ((r = revocation_add_serials(rv, serials[i], serials[i], &added)) != 0) {
+			r = cli_fail(cli, store, r);
+			goto out;
+		}
+		fresh[i] = (uint8_t)added;
+		nadded += (size_t)added;
+	}
+	if (nadded > 0 && (r = revocation_save(rv, store, owner)) != 0) {
+		r = cli_fail(cli, store, r);
+		goto out;
+	}
+	*ret_added = nadded;
+	r = 0;
+out:
+	if (lock_fd != -1)
+		close(lock_fd);
+	revocation_free(rv);
+	return r;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Drops from v (n, in order) the serials that are in seen (nseen, sorted). */
+static size_t drop_seen(uint64_t *v, size_t n, const uint64_t *seen, size_t nseen)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++)
+		if (nseen == 0 || bsearch(&v[i], seen, nseen, sizeof(*seen), cmp_u64) == NULL)
+			v[k++] = v[i];
+	return k;
+}
+
+/*
+ * Scans the audit log for the ticket's serials, leaves out those in seen
+ * (nseen, sorted), revokes the others and prints a line for each.
+ */
+static int revoke_issued(struct cli *cli, const struct jit_config *cfg, const char *store,
+                         const struct state_owner *owner, const char *ticket, const uint64_t *seen,
+                         size_t nseen, uint64_t **ret_serials, size_t *ret_n, size_t *ret_added)
+{
+	uint64_t *serials = NULL;
+	uint8_t *fresh = NULL;
+	size_t n = 0, i, nadded = 0;
+	int r = JIT_ERR_INTERNAL;
+
+	*ret_serials = NULL;
+	*ret_n = 0;
+	*ret_added = 0;
+	if ((r = scan_audit(cli, cfg->ca.audit_log, ticket, &serials, &n)) != 0)
+		goto out;
+	n = drop_seen(serials, n, seen, nseen);
+	if (n > 0 && (fresh = calloc(n, 1)) == NULL) {
+		r = cli_fail(cli, store, JIT_ERR_ALLOC);
+		goto out;
+	}
+	if ((r = revoke_serials(cli, cfg->ca.state_dir, store, owner, serials, n, fresh,
+	                        &nadded)) != 0)
+		goto out;
+	/* In log order; a serial logged twice is new only the first time. */
+	for (i = 0; i < n; i++)
+		print_serials(serials[i], serials[i], fresh[i]);
+	*ret_serials = serials;
+	*ret_n = n;
+	*ret_added = nadded;
+	serials = NULL;
+	r = 0;
+out:
+	free(fresh);
+	free(serials);
+	return r;
+}
+
+/*
+ * Nanoseconds left until SETTLE_SECONDS after since (wall clock), 0 when
+ * past; at most SETTLE_SECONDS, should the clock have been set back.
+ */
+static int64_t settle_left(const struct timespec *since)
+{
+	const int64_t max = (int64_t)SETTLE_SECONDS * 1000000000;
+	struct timespec now;
+	int64_t left;
+
+	if (clock_gettime(CLOCK_REALTIME, &now) != 0)
+		return max;
+	left = ((int64_t)since->tv_sec - (int64_t)now.tv_sec) * 1000000000 +
+	       ((int64_t)since->tv_nsec - (int64_t)now.tv_nsec) + max;
+	return left < 0 ? 0 : left > max ? max : left;
+}
+
+static void sleep_ns(int64_t ns)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += (time_t)(ns / 1000000000);
+	until.tv_nsec += (long)(ns % 1000000000);
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR)
+		;
+}
+
+/*
+ * revoke -t: blocks the ticket first, so that the service issues nothing
+ * more for it once it has re-read the store, then revokes what the audit
+ * log says was issued for it. A request the service decided before that
+ * re-read may still be committed for SETTLE_SECONDS: while the service
+ * runs, it waits that long after the block and reads the log again.
+ */
+static int revoke_ticket(struct cli *cli, const struct jit_config *cfg, const char *store,
+                         const struct state_owner *owner, const char *ticket, size_t *ret_added)
+{
+	struct timespec since;
+	uint64_t *first = NULL, *later = NULL;
+	size_t nfirst = 0, nlater = 0, added = 0, nadded = 0;
+	int64_t left;
+	int ticket_added = 0, r = JIT_ERR_INTERNAL;
+
+	*ret_added = 0;
+	if ((r = block_ticket(cli, cfg->ca.state_dir, store, owner, ticket, &ticket_added,
+	                      &since)) != 0)
+		return r;
+	if ((r = revoke_issued(cli, cfg, store, owner, ticket, NULL, 0, &first, &nfirst,
+	                       &nadded)) != 0)
+		goto out;
+	if (service_running(cfg->ca.state_dir) && (left = settle_left(&since)) > 0) {
+		printf("waiting for certificates the service decided before the block"
+		       " (until %d seconds after it)\n",
+		       SETTLE_SECONDS);
+		fflush(stdout);
+		sleep_ns(left);
+		/* The second scan reports only what the first did not see. */
+		if (nfirst > 0)
+			qsort(first, nfirst, sizeof(*first), cmp_u64);
+		if ((r = revoke_issued(cli, cfg, store, owner, ticket, first, nfirst, &later,
+		                       &nlater, &added)) != 0)
+			goto out;
+		nadded += added;
+	}
+	r = 0;
+out:
+	/* The ticket passed check_ticket: printable as is. */
+	if (r == 0 && nfirst + nlater == 0)
+		printf("ticket %s: no certificates issued\n", ticket);
+	else if (r == 0)
+		printf("ticket %s: %zu certificate%s issued, %zu newly revoked\n", ticket,
+		       nfirst + nlater, nfirst + nlater == 1 ? "" : "s", nadded);
+	printf(ticket_added ? "ticket %s is blocked for future certificates\n"
+	                    : "ticket %s was already blocked for future certificates\n",
+	       ticket);
+	if (r != 0)
+		fprintf(stderr,
+		        "jit-ca: ticket %s is blocked, but not every certificate issued for it is "
+		        "revoked\n",
+		        ticket);
+	else
+		*ret_added = nadded;
+	free(first);
+	free(later);
+	return r;
 }
 
 int cmd_revoke(struct cli *cli, int argc, char **argv)
@@ -366,11 +642,11 @@ int cmd_revoke(struct cli *cli, int argc, char **argv)
 	const char *config_path = NULL, *serial_text = NULL, *key_id = NULL, *ticket = NULL;
 	struct jit_config *cfg = NULL;
 	struct revocations *rv = NULL;
+	struct state_owner owner;
 	char *store = NULL;
-	uint64_t *serials = NULL, lo = 0, hi = 0;
-	uint8_t *fresh = NULL;
-	size_t nserials = 0, i, nadded = 0;
-	int c, added = 0, ticket_added = 0, lock_fd = -1, nsel, r = JIT_ERR_INTERNAL;
+	uint64_t lo = 0, hi = 0;
+	size_t nadded = 0;
+	int c, added = 0, lock_fd = -1, nsel, r = JIT_ERR_INTERNAL;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":c:z:I:t:h", longopts, NULL)) != -1) {
@@ -432,76 +708,36 @@ int cmd_revoke(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 
-	if ((r = load_config(cli, config_path, &cfg)) != 0)
+	if ((r = load_config(cli, config_path, &cfg)) != 0 ||
+	    (r = state_owner(cli, cfg->ca.state_dir, &owner)) != 0)
 		goto out;
 	if ((r = state_path(cfg->ca.state_dir, REVOCATION_FILE, &store)) != 0) {
 		r = cli_fail(cli, cfg->ca.state_dir, r);
 		goto out;
 	}
 	if (ticket != NULL) {
-		/* None issued yet is no reason to refuse: the ticket is still blocked. */
-		if ((r = scan_audit(cli, cfg->ca.audit_log, ticket, &serials, &nserials)) != 0)
+		if ((r = revoke_ticket(cli, cfg, store, &owner, ticket, &nadded)) != 0)
 			goto out;
-	}
-	if ((r = lock_state(cli, cfg->ca.state_dir, &lock_fd)) != 0 ||
-	    (r = load_store(cli, store, &rv)) != 0)
-		goto out;
-
-	if (serial_text != NULL) {
-		if ((r = revocation_add_serials(rv, lo, hi, &added)) != 0) {
-			r = cli_fail(cli, store, r);
-			goto out;
-		}
-		nadded = (size_t)added;
-	} else if (key_id != NULL) {
-		if ((r = revocation_add_key_id(rv, key_id, &added)) != 0) {
-			r = cli_fail(cli, store, r);
-			goto out;
-		}
-		nadded = (size_t)added;
 	} else {
-		if ((r = revocation_add_ticket(rv, ticket, &ticket_added)) != 0) {
-			r = cli_fail(cli, store, r);
+		if ((r = lock_state(cli, cfg->ca.state_dir, &owner, &lock_fd)) != 0 ||
+		    (r = load_store(cli, store, &owner, &rv)) != 0)
 			goto out;
-		}
-		if (nserials > 0 && (fresh = calloc(nserials, 1)) == NULL) {
-			r = cli_fail(cli, store, JIT_ERR_ALLOC);
-			goto out;
-		}
-		for (i = 0; i < nserials; i++) {
-			if ((r = revocation_add_serials(rv, serials[i], serials[i], &added)) != 0) {
-				r = cli_fail(cli, store, r);
-				goto out;
-			}
-			fresh[i] = (uint8_t)added;
-			nadded += (size_t)added;
-		}
-	}
-	if ((nadded > 0 || ticket_added) && ((r = revocation_save(rv, store)) != 0 ||
-	                                     (r = store_owner(cfg->ca.state_dir, store)) != 0)) {
-		r = cli_fail(cli, store, r);
-		goto out;
-	}
-
-	if (serial_text != NULL)
-		print_serials(lo, hi, added);
-	else if (key_id != NULL) {
-		fputs(added ? "revoked key ID \"" : "key ID \"", stdout);
-		cli_put_safe(stdout, key_id);
-		fputs(added ? "\"\n" : "\" was already revoked\n", stdout);
-	} else {
-		/* In log order; a serial logged twice is new only the first time. */
-		for (i = 0; i < nserials; i++)
-			print_serials(serials[i], serials[i], fresh[i]);
-		/* The ticket passed check_ticket: printable as is. */
-		if (nserials == 0)
-			printf("ticket %s: no certificates issued\n", ticket);
+		if (serial_text != NULL)
+			r = revocation_add_serials(rv, lo, hi, &added);
 		else
-			printf("ticket %s: %zu certificate%s issued, %zu newly revoked\n", ticket,
-			       nserials, nserials == 1 ? "" : "s", nadded);
-		printf(ticket_added ? "ticket %s is blocked for future certificates\n"
-		                    : "ticket %s was already blocked for future certificates\n",
-		       ticket);
+			r = revocation_add_key_id(rv, key_id, &added);
+		if (r != 0 || (added && (r = revocation_save(rv, store, &owner)) != 0)) {
+			r = cli_fail(cli, store, r);
+			goto out;
+		}
+		nadded = (size_t)added;
+		if (serial_text != NULL)
+			print_serials(lo, hi, added);
+		else {
+			fputs(added ? "revoked key ID \"" : "key ID \"", stdout);
+			cli_put_safe(stdout, key_id);
+			fputs(added ? "\"\n" : "\" was already revoked\n", stdout);
+		}
 	}
 	if (nadded > 0)
 		fputs("run \"jit-ca krl -c CONFIG -o FILE\" to update the KRL that sshd reads\n",
@@ -511,8 +747,6 @@ out:
 	if (lock_fd != -1)
 		close(lock_fd);
 	revocation_free(rv);
-	free(fresh);
-	free(serials);
 	free(store);
 	config_free(cfg);
 	return r;
@@ -559,7 +793,8 @@ out:
 }
 
 /* The next KRL version: one more than the counter in the state directory. */
-static int next_krl_version(struct cli *cli, const char *state_dir, uint64_t *ret)
+static int next_krl_version(struct cli *cli, const char *state_dir, const struct state_owner *owner,
+                            uint64_t *ret)
 {
 	char *path = NULL, text[32];
 	uint8_t *data = NULL;
@@ -572,7 +807,7 @@ static int next_krl_version(struct cli *cli, const char *state_dir, uint64_t *re
 		r = cli_fail(cli, state_dir, r);
 		goto out;
 	}
-	r = file_read(path, KRL_VERSION_MAX, FILE_TRUSTED, &data, &len);
+	r = revocation_file_read(path, KRL_VERSION_MAX, owner, &data, &len);
 	if (r == 0) {
 		if (len == 0 || data[len - 1] != '\n' ||
 		    parse_serial((const char *)data, len - 1, &v) != 0 || v == UINT64_MAX) {
@@ -586,7 +821,7 @@ static int next_krl_version(struct cli *cli, const char *state_dir, uint64_t *re
 	}
 	v++;
 	n = snprintf(text, sizeof(text), "%llu\n", (unsigned long long)v);
-	if ((r = file_write_atomic(path, text, (size_t)n, 0640)) != 0) {
+	if ((r = revocation_file_write(path, text, (size_t)n, owner)) != 0) {
 		r = cli_fail(cli, path, r);
 		goto out;
 	}
@@ -609,6 +844,7 @@ int cmd_krl(struct cli *cli, int argc, char **argv)
 	struct revocations *rv = NULL;
 	struct key *ca = NULL;
 	struct krl_spec spec;
+	struct state_owner owner;
 	char *store = NULL;
 	time_t now;
 	int c, lock_fd = -1, r = JIT_ERR_INTERNAL;
@@ -663,9 +899,10 @@ int cmd_krl(struct cli *cli, int argc, char **argv)
 		r = cli_fail(cli, cfg->ca.state_dir, r);
 		goto out;
 	}
-	if ((r = lock_state(cli, cfg->ca.state_dir, &lock_fd)) != 0 ||
-	    (r = load_store(cli, store, &rv)) != 0 ||
-	    (r = next_krl_version(cli, cfg->ca.state_dir, &spec.version)) != 0)
+	if ((r = state_owner(cli, cfg->ca.state_dir, &owner)) != 0 ||
+	    (r = lock_state(cli, cfg->ca.state_dir, &owner, &lock_fd)) != 0 ||
+	    (r = load_store(cli, store, &owner, &rv)) != 0 ||
+	    (r = next_krl_version(cli, cfg->ca.state_dir, &owner, &spec.version)) != 0)
 		goto out;
 	spec.date = (uint64_t)now;
 	spec.comment = "jit-ca";

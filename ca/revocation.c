@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* The revocation store behind jit-ca revoke and jit-ca krl. */
-#define _GNU_SOURCE /* asprintf */
+#define _GNU_SOURCE /* mkostemp */
 #include "revocation.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cert.h"
 #include "config.h"
@@ -303,8 +305,32 @@ out:
 	return r;
 }
 
-int revocation_load(const char *path, struct revocations **ret, unsigned long *ret_line, char *why,
-                    size_t whylen)
+int revocation_state_owner(const char *dir, struct state_owner *ret)
+{
+	struct stat st;
+
+	ret->uid = (uid_t)-1;
+	ret->gid = (gid_t)-1;
+	if (stat(dir, &st) != 0)
+		return JIT_ERR_SYSTEM;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return JIT_ERR_SYSTEM;
+	}
+	ret->uid = st.st_uid;
+	ret->gid = st.st_gid;
+	return 0;
+}
+
+int revocation_file_read(const char *path, size_t max, const struct state_owner *owner,
+                         uint8_t **ret, size_t *ret_len)
+{
+	return file_read_owned(path, max, FILE_TRUSTED, owner != NULL ? owner->uid : (uid_t)-1, ret,
+	                       ret_len);
+}
+
+int revocation_load(const char *path, const struct state_owner *owner, struct revocations **ret,
+                    unsigned long *ret_line, char *why, size_t whylen)
 {
 	uint8_t *data = NULL;
 	size_t len = 0;
@@ -313,7 +339,7 @@ int revocation_load(const char *path, struct revocations **ret, unsigned long *r
 	*ret = NULL;
 	*ret_line = 0;
 	why_set(why, whylen, "");
-	r = file_read(path, REVOCATION_FILE_MAX, FILE_TRUSTED, &data, &len);
+	r = revocation_file_read(path, REVOCATION_FILE_MAX, owner, &data, &len);
 	if (r == JIT_ERR_SYSTEM && errno == ENOENT) {
 		/* Nothing revoked yet. */
 		r = revocation_new(ret);
@@ -437,7 +463,21 @@ out:
 	return r;
 }
 
-int revocation_save(const struct revocations *rv, const char *path)
+int revocation_file_write(const char *path, const void *data, size_t len,
+                          const struct state_owner *owner)
+{
+	/*
+	 * Owner and group before the rename: a reader that finds the new file
+	 * must be able to read it (the service would otherwise refuse tickets
+	 * until it could). Only root can give a file away.
+	 */
+	int give = geteuid() == 0 && owner != NULL;
+
+	return file_write_atomic_owned(path, data, len, 0640, give ? owner->uid : (uid_t)-1,
+	                               give ? owner->gid : (gid_t)-1);
+}
+
+int revocation_save(const struct revocations *rv, const char *path, const struct state_owner *owner)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -445,7 +485,7 @@ int revocation_save(const struct revocations *rv, const char *path)
 
 	if ((r = revocation_format(rv, &text, &len)) != 0)
 		goto out;
-	r = file_write_atomic(path, text, len, 0640);
+	r = revocation_file_write(path, text, len, owner);
 out:
 	free(text);
 	return r;

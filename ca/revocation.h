@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "krl.h"
 
@@ -51,12 +52,42 @@ void revocation_free(struct revocations *rv);
 int revocation_parse(const char *text, size_t len, struct revocations **ret,
                      unsigned long *ret_line, char *why, size_t whylen);
 /*
- * Reads the store at path (owned by root or us, not group/world writable);
- * a missing file is an empty store. Errors as revocation_parse and
- * file_read.
+ * Whom the files in ca.state_dir belong to: the directory's owner (the
+ * service's account) and group. Its owner can replace any file in it
+ * anyway, so files owned by it are trusted like root's.
  */
-int revocation_load(const char *path, struct revocations **ret, unsigned long *ret_line, char *why,
-                    size_t whylen);
+struct state_owner {
+	uid_t uid;
+	gid_t gid;
+};
+
+/* The owner and group of the directory dir. */
+int revocation_state_owner(const char *dir, struct state_owner *ret);
+
+/*
+ * Reads a file of the state directory whole, NUL-terminated: a regular
+ * file (not a symlink: JIT_ERR_FILE_TYPE) of at most max bytes
+ * (JIT_ERR_FILE_TOO_LARGE), owned by root, owner->uid or us and not
+ * group/world writable (JIT_ERR_FILE_PERMISSIONS). A system error leaves
+ * errno set and returns JIT_ERR_SYSTEM.
+ */
+int revocation_file_read(const char *path, size_t max, const struct state_owner *owner,
+                         uint8_t **ret, size_t *ret_len);
+/*
+ * Replaces path atomically (temporary file, fsync, rename, fsync of the
+ * directory) with mode 0640. Run as root, the temporary file is given to
+ * owner before the rename: nobody ever sees the new file with another
+ * owner, group or mode.
+ */
+int revocation_file_write(const char *path, const void *data, size_t len,
+                          const struct state_owner *owner);
+
+/*
+ * Reads the store at path (as revocation_file_read); a missing file is an
+ * empty store. Errors as revocation_parse and revocation_file_read.
+ */
+int revocation_load(const char *path, const struct state_owner *owner, struct revocations **ret,
+                    unsigned long *ret_line, char *why, size_t whylen);
 
 /*
  * Adds serials lo..hi (1 <= lo <= hi, else JIT_ERR_INVALID_ARGUMENT).
@@ -83,7 +114,8 @@ int revocation_check_key_id(const char *key_id);
 
 /* The store's text, canonical, NUL-terminated. */
 int revocation_format(const struct revocations *rv, char **ret, size_t *ret_len);
-/* Replaces path atomically with the canonical text, mode 0640. */
-int revocation_save(const struct revocations *rv, const char *path);
+/* Replaces path with the canonical text, as revocation_file_write. */
+int revocation_save(const struct revocations *rv, const char *path,
+                    const struct state_owner *owner);
 
 #endif

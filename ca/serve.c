@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -75,14 +76,23 @@
 #define NSS_BUF_MAX (16 * 1024 * 1024)
 /* A TLS handshake's own deadline (ms), at most request_timeout: idle TCP callers go soon. */
 #define HANDSHAKE_TIMEOUT_MS 2000
-/* Slots kept for Unix-socket callers: max_connections / 4, at least min(16, half). */
+/*
+ * Slots kept for Unix-socket callers that are requesters: max_connections /
+ * 4, at least min(16, half). The others (TLS callers, unauthenticated until
+ * their handshake ends, and Unix callers that match no requester) share the
+ * rest.
+ */
 #define UNIX_RESERVE_MIN 16
+/* Connections a Unix caller that matches no requester may hold at once, per uid. */
+#define UNAUTH_UID_CONNS 8
 /*
  * Group commit: finished decisions wait for the signers' other answers, at
  * most this long (microseconds), so that one sync covers them all; with
  * nothing more at the signers they are committed at once.
  */
 #define COMMIT_WAIT_US 1000
+/* A revocation store that cannot be read is tried again this often (ms), not per request. */
+#define STORE_RETRY_MS 1000
 /* A connection's first read buffer, in bytes. */
 #define READ_BUF_MIN 512
 
@@ -137,6 +147,12 @@ struct tally {
 	uint64_t first, last; /* seconds since the epoch */
 };
 
+/* How many unauthenticated connections a source holds now (an open-addressing table). */
+struct held_source {
+	struct source src; /* SOURCE_NONE: free */
+	uint32_t n;
+};
+
 struct source_entry {
 	struct source src; /* SOURCE_NONE: free */
 	struct bucket bucket;
@@ -185,6 +201,9 @@ struct conn {
 	struct decision *d; /* from CONN_SIGNING until answered */
 	struct source src;  /* whom its refusal is counted against */
 	int counted;        /* its refusal was counted, not written: so are its other lines */
+	uint64_t seq;       /* accept order: the oldest waiting connection gives way first */
+	int shared;         /* in nshared: a TLS caller, or a Unix caller matching no requester */
+	int held;           /* in its source's held_source: not (yet) a requester */
 };
 
 struct listener {
@@ -256,11 +275,18 @@ struct server {
 	const struct jit_config *cfg;
 	struct id_rule *uids, *gids; /* in requester order */
 	size_t nuids, ngids;
-	size_t ntls, tls_max; /* TLS connections now, and their share of max_conns */
+	/* Connections of TLS callers and Unix callers matching no requester, and their share. */
+	size_t nshared, shared_max;
+	/* Unauthenticated connections per source: held_mask + 1 entries, at least 2 * max_conns. */
+	struct held_source *held;
+	size_t held_mask;
+	uint64_t held_seed, accept_seq;
 	/* The revocation store: its revoked tickets, and the file they came from. */
 	char *store_path;
 	struct revocations *revoked;
-	struct stat store_st; /* st_ino 0: no file */
+	struct stat store_st;    /* st_ino 0: no file */
+	int store_bad;           /* it exists but cannot be read: ticket requests are refused */
+	uint64_t store_retry_ms; /* while bad, when to read it again */
 	struct listener *ls;
 	size_t nls;
 	struct conn *conns;
@@ -276,7 +302,7 @@ struct server {
 	struct key *ca_pub;
 	SSL_CTX *tls_ctx;
 	uint64_t accept_paused_until;
-	uint64_t overload_count, overload_logged_at;
+	uint64_t overload_count, evicted_count, overload_logged_at;
 	char *line; /* LOG_LINE_MAX: the one buffer log and audit lines are formatted in */
 	int fatal;
 	/* Refusals of unauthenticated callers: REFUSAL_SOURCES + 1, the last for the others. */
@@ -505,6 +531,81 @@ static int conn_may_log(struct server *srv, const struct conn *c)
 	if (c->counted)
 		return 0;
 	return source_allow(srv, &c->src, 0);
+}
+
+/* --- unauthenticated connections per source --- */
+
+_Static_assert(sizeof(struct source) % sizeof(uint64_t) == 0, "source hashed by words");
+
+/* The slot src hashes to; the seed is random, so that callers cannot aim at one chain. */
+static size_t held_home(const struct server *srv, const struct source *src)
+{
+	uint64_t w[sizeof(*src) / sizeof(uint64_t)], h = srv->held_seed;
+	size_t i;
+
+	memcpy(w, src, sizeof(w));
+	for (i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		h ^= w[i];
+		h ^= h >> 30;
+		h *= 0xbf58476d1ce4e5b9ULL;
+		h ^= h >> 27;
+		h *= 0x94d049bb133111ebULL;
+		h ^= h >> 31;
+	}
+	return (size_t)h & srv->held_mask;
+}
+
+/* The entry of src, or the free one where it would go (the table is never full). */
+static struct held_source *held_find(const struct server *srv, const struct source *src)
+{
+	size_t i = held_home(srv, src);
+
+	while (srv->held[i].src.kind != SOURCE_NONE &&
+	       memcmp(&srv->held[i].src, src, sizeof(*src)) != 0)
+		i = (i + 1) & srv->held_mask;
+	return &srv->held[i];
+}
+
+static uint32_t held_count(const struct server *srv, const struct source *src)
+{
+	const struct held_source *e = held_find(srv, src);
+
+	return e->src.kind == SOURCE_NONE ? 0 : e->n;
+}
+
+static void held_add(struct server *srv, struct conn *c)
+{
+	struct held_source *e = held_find(srv, &c->src);
+
+	if (e->src.kind == SOURCE_NONE) {
+		e->src = c->src;
+		e->n = 0;
+	}
+	e->n++;
+	c->held = 1;
+}
+
+/* Its source holds one connection less; a source with none leaves the table. */
+static void held_remove(struct server *srv, struct conn *c)
+{
+	struct held_source *e;
+	size_t i, j, mask = srv->held_mask;
+
+	if (!c->held)
+		return;
+	c->held = 0;
+	e = held_find(srv, &c->src);
+	if (e->src.kind == SOURCE_NONE || --e->n > 0)
+		return;
+	/* Backward shift: a later entry moves into the gap unless its home lies after the gap. */
+	i = (size_t)(e - srv->held);
+	for (j = (i + 1) & mask; srv->held[j].src.kind != SOURCE_NONE; j = (j + 1) & mask) {
+		if (((j - held_home(srv, &srv->held[j].src)) & mask) >= ((j - i) & mask)) {
+			srv->held[i] = srv->held[j];
+			i = j;
+		}
+	}
+	memset(&srv->held[i], 0, sizeof(srv->held[i]));
 }
 
 /* An address source as text: "192.0.2.7", "2001:db8:1:2::/64". */
@@ -994,8 +1095,9 @@ static void conn_close(struct server *srv, struct conn *c)
 		decision_free(c->d);
 		free(c->d);
 	}
-	if (c->ssl != NULL)
-		srv->ntls--;
+	if (c->shared)
+		srv->nshared--;
+	held_remove(srv, c);
 	SSL_free(c->ssl);
 	free(c->peer_name);
 	close(c->fd);
@@ -1007,24 +1109,21 @@ static void conn_close(struct server *srv, struct conn *c)
 	srv->nconns--;
 }
 
-/* The answer to a caller we cannot take: best effort, never blocking. */
-static void refuse_overload(struct server *srv, int fd, int tls)
+/* An "unavailable" answer to a Unix caller we do not take: best effort, never blocking. */
+static void answer_unavailable(int fd, const char *msg)
 {
-	static const char msg[] = "too many connections";
 	struct proto_response resp;
 	struct buf *b = buf_new(PROTO_FRAME_MAX);
+	struct iovec iov[2];
+	struct msghdr mh;
 	uint8_t hdr[4];
-	uint64_t t = now_ms();
+	size_t len;
 
 	memset(&resp, 0, sizeof(resp));
 	resp.status = PROTO_UNAVAILABLE;
 	resp.message = (char *)msg;
-	/* Over TLS a plain answer means nothing to the caller: just close. */
-	if (!tls && b != NULL && proto_response_encode(&resp, b) == 0) {
-		size_t len = buf_len(b);
-		struct iovec iov[2];
-		struct msghdr mh;
-
+	if (b != NULL && proto_response_encode(&resp, b) == 0) {
+		len = buf_len(b);
 		hdr[0] = (uint8_t)(len >> 24);
 		hdr[1] = (uint8_t)(len >> 16);
 		hdr[2] = (uint8_t)(len >> 8);
@@ -1039,57 +1138,130 @@ static void refuse_overload(struct server *srv, int fd, int tls)
 		(void)sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 	}
 	buf_free(b);
-	close(fd);
-	srv->overload_count++;
-	/* One line a second at most: an overload must not also flood the log. */
-	if (t - srv->overload_logged_at >= 1000 || srv->overload_logged_at == 0) {
-		slog(LOG_WARNING,
-		     "event=overload connections=%zu max_connections=%zu refused_total=%llu",
-		     srv->nconns, srv->max_conns, (unsigned long long)srv->overload_count);
-		srv->overload_logged_at = t;
-	}
 }
 
-/* The TLS side of a new connection: its SSL object and the peer's address. */
-static int tls_accepted(struct server *srv, struct conn *c, int fd)
+/* One line a second at most: an overload must not also flood the log. */
+static void log_overload(struct server *srv)
+{
+	uint64_t t = now_ms();
+
+	if (t - srv->overload_logged_at < 1000 && srv->overload_logged_at != 0)
+		return;
+	slog(LOG_WARNING,
+	     "event=overload connections=%zu max_connections=%zu refused_total=%llu "
+	     "evicted_total=%llu",
+	     srv->nconns, srv->max_conns, (unsigned long long)srv->overload_count,
+	     (unsigned long long)srv->evicted_count);
+	srv->overload_logged_at = t;
+}
+
+/* The answer to a caller we cannot take. */
+static void refuse_overload(struct server *srv, int fd, int tls)
+{
+	/* Over TLS a plain answer means nothing to the caller: just close. */
+	if (!tls)
+		answer_unavailable(fd, "too many connections");
+	close(fd);
+	srv->overload_count++;
+	log_overload(srv);
+}
+
+/* A Unix caller that matches no requester, over its uid's UNAUTH_UID_CONNS: not taken. */
+static void refuse_uid(struct server *srv, int fd, const struct source *src,
+                       const struct ucred *cred)
+{
+	char msg[64];
+
+	snprintf(msg, sizeof(msg), "too many connections from uid %u", (unsigned)cred->uid);
+	answer_unavailable(fd, msg);
+	close(fd);
+	if (source_allow(srv, src, 0))
+		slog(LOG_NOTICE,
+		     "event=dropped reason=\"too many connections from this caller\" peer_uid=%u "
+		     "peer_pid=%d limit=%d",
+		     (unsigned)cred->uid, (int)cred->pid, UNAUTH_UID_CONNS);
+}
+
+/*
+ * Makes room for a new connection from src (NULL: a requester) when none
+ * is left, by closing a connection still in its handshake or before a
+ * whole request, of a caller that is not a requester: the oldest of the
+ * source holding the most such connections, if it holds more than src;
+ * else src's own oldest. So idle callers cannot keep another source out,
+ * and a source's own oldest idle connections give way to its new ones (a
+ * requester's handshake behind a stranger's on one address). Returns 1
+ * when one was closed. The slot closed may still be in this loop's poll
+ * results: a call for it then finds nothing to do.
+ */
+static int evict_for(struct server *srv, const struct source *src)
+{
+	char ptext[PEER_ADDR_MAX + TLS_NAME_MAX * 4 + 64];
+	struct conn *victim = NULL, *own = NULL;
+	uint32_t n, most = 0, mine = src != NULL ? held_count(srv, src) : 0;
+	size_t i;
+
+	for (i = 0; i < srv->max_conns; i++) {
+		struct conn *c = &srv->conns[i];
+
+		if (!c->held || (c->state != CONN_HANDSHAKE && c->state != CONN_READ))
+			continue;
+		if (src != NULL && memcmp(&c->src, src, sizeof(*src)) == 0) {
+			if (own == NULL || c->seq < own->seq)
+				own = c;
+			continue;
+		}
+		n = held_count(srv, &c->src);
+		if (victim == NULL || n > most || (n == most && c->seq < victim->seq)) {
+			victim = c;
+			most = n;
+		}
+	}
+	if (victim == NULL || most <= mine)
+		victim = own;
+	if (victim == NULL)
+		return 0;
+	if (conn_may_log(srv, victim))
+		slog(LOG_NOTICE,
+		     "event=dropped reason=\"evicted for a new connection\" %s state=%s",
+		     peer_text(victim, ptext, sizeof(ptext)),
+		     victim->state == CONN_HANDSHAKE ? "handshake" : "reading");
+	conn_close(srv, victim);
+	srv->evicted_count++;
+	log_overload(srv);
+	return 1;
+}
+
+/* The TCP peer's address as text ("unknown" without one) and its source. */
+static void peer_source(int fd, char *addr, size_t addrlen, struct source *src)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
 	char a[INET6_ADDRSTRLEN];
-	unsigned port = 0;
 
-	a[0] = '\0';
-	if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == 0) {
-		if (ss.ss_family == AF_INET) {
-			const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+	addr[0] = '\0';
+	src->kind = SOURCE_OTHER;
+	if (getpeername(fd, (struct sockaddr *)&ss, &sslen) != 0)
+		goto out;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
 
-			inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
-			port = ntohs(in->sin_port);
-			snprintf(c->peer_addr, sizeof(c->peer_addr), "%s:%u", a, port);
-			c->src.kind = SOURCE_IPV4;
-			memcpy(c->src.addr, &in->sin_addr, 4);
-		} else if (ss.ss_family == AF_INET6) {
-			const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
+		snprintf(addr, addrlen, "%s:%u", a, (unsigned)ntohs(in->sin_port));
+		src->kind = SOURCE_IPV4;
+		memcpy(src->addr, &in->sin_addr, 4);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
 
-			inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
-			port = ntohs(in6->sin6_port);
-			snprintf(c->peer_addr, sizeof(c->peer_addr), "[%s]:%u", a, port);
-			c->src.kind = SOURCE_IPV6;
-			memcpy(c->src.addr, &in6->sin6_addr, 8);
-		}
+		inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
+		snprintf(addr, addrlen, "[%s]:%u", a, (unsigned)ntohs(in6->sin6_port));
+		src->kind = SOURCE_IPV6;
+		memcpy(src->addr, &in6->sin6_addr, 8);
 	}
-	if (c->peer_addr[0] == '\0') {
-		snprintf(c->peer_addr, sizeof(c->peer_addr), "unknown");
-		c->src.kind = SOURCE_OTHER;
+out:
+	if (addr[0] == '\0') {
+		snprintf(addr, addrlen, "unknown");
+		src->kind = SOURCE_OTHER;
 	}
-	ERR_clear_error();
-	if ((c->ssl = SSL_new(srv->tls_ctx)) == NULL || SSL_set_fd(c->ssl, fd) != 1) {
-		SSL_free(c->ssl);
-		c->ssl = NULL;
-		return JIT_ERR_ALLOC;
-	}
-	c->want = POLLIN;
-	return 0;
 }
 
 static const struct config_requester *authenticate(const struct server *srv, int fd,
@@ -1098,10 +1270,14 @@ static void conn_read(struct server *srv, struct conn *c);
 
 static void accept_all(struct server *srv, struct listener *l)
 {
+	const struct config_requester *rq;
+	char addr[PEER_ADDR_MAX];
+	struct source src;
 	struct ucred cred;
+	struct conn *c;
 	socklen_t len;
 	size_t i, k;
-	int fd;
+	int fd, shared;
 
 	for (k = 0; k < ACCEPT_BURST; k++) {
 		fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -1114,17 +1290,37 @@ static void accept_all(struct server *srv, struct listener *l)
 			}
 			return;
 		}
-		/* Unauthenticated until their handshake ends, TLS callers get only a share. */
-		if (srv->nconns >= srv->max_conns || (l->tls && srv->ntls >= srv->tls_max)) {
-			refuse_overload(srv, fd, l->tls);
+		memset(&cred, 0, sizeof(cred));
+		memset(&src, 0, sizeof(src));
+		addr[0] = '\0';
+		rq = NULL;
+		if (l->tls)
+			peer_source(fd, addr, sizeof(addr), &src);
+		else {
+			len = sizeof(cred);
+			if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+			    len != sizeof(cred)) {
+				slog(LOG_WARNING, "event=dropped reason=\"no peer credentials\"");
+				close(fd);
+				continue;
+			}
+			src.kind = SOURCE_UID;
+			src.uid = (uint32_t)cred.uid;
+			rq = authenticate(srv, fd, &cred);
+		}
+		/*
+		 * Unix requesters may take any slot; the others (TLS callers are
+		 * unauthenticated until their handshake ends) share the rest.
+		 */
+		shared = l->tls || rq == NULL;
+		if (!l->tls && rq == NULL && held_count(srv, &src) >= UNAUTH_UID_CONNS) {
+			refuse_uid(srv, fd, &src, &cred);
 			continue;
 		}
-		memset(&cred, 0, sizeof(cred));
-		len = sizeof(cred);
-		if (!l->tls && (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-		                len != sizeof(cred))) {
-			slog(LOG_WARNING, "event=dropped reason=\"no peer credentials\"");
-			close(fd);
+		if ((srv->nconns >= srv->max_conns ||
+		     (shared && srv->nshared >= srv->shared_max)) &&
+		    !evict_for(srv, shared ? &src : NULL)) {
+			refuse_overload(srv, fd, l->tls);
 			continue;
 		}
 		for (i = 0; i < srv->max_conns && srv->conns[i].state != CONN_FREE; i++)
@@ -1133,34 +1329,42 @@ static void accept_all(struct server *srv, struct listener *l)
 			close(fd);
 			continue;
 		}
-		memset(&srv->conns[i], 0, sizeof(srv->conns[i]));
-		if (l->tls && tls_accepted(srv, &srv->conns[i], fd) != 0) {
-			slog(LOG_ERR, "event=dropped reason=\"out of memory\"");
-			close(fd);
-			continue;
-		}
-		srv->conns[i].state = l->tls ? CONN_HANDSHAKE : CONN_READ;
-		srv->conns[i].fd = fd;
-		srv->conns[i].cred = cred;
-		if (!l->tls) {
-			srv->conns[i].src.kind = SOURCE_UID;
-			srv->conns[i].src.uid = (uint32_t)cred.uid;
-		}
-		srv->conns[i].accepted_ms = now_ms();
-		srv->conns[i].deadline_ms =
-		        srv->conns[i].accepted_ms + srv->cfg->ca.request_timeout * 1000;
+		c = &srv->conns[i];
+		memset(c, 0, sizeof(*c));
+		c->fd = -1;
 		if (l->tls) {
-			/* The handshake has a shorter deadline of its own, within the request's. */
-			if (srv->cfg->ca.request_timeout * 1000 > HANDSHAKE_TIMEOUT_MS)
-				srv->conns[i].deadline_ms =
-				        srv->conns[i].accepted_ms + HANDSHAKE_TIMEOUT_MS;
-			srv->ntls++;
-		} else
-			srv->conns[i].unix_rq = authenticate(srv, fd, &cred);
+			snprintf(c->peer_addr, sizeof(c->peer_addr), "%s", addr);
+			ERR_clear_error();
+			if ((c->ssl = SSL_new(srv->tls_ctx)) == NULL ||
+			    SSL_set_fd(c->ssl, fd) != 1) {
+				SSL_free(c->ssl);
+				c->ssl = NULL;
+				slog(LOG_ERR, "event=dropped reason=\"out of memory\"");
+				close(fd);
+				continue;
+			}
+			c->want = POLLIN;
+		}
+		c->state = l->tls ? CONN_HANDSHAKE : CONN_READ;
+		c->fd = fd;
+		c->cred = cred;
+		c->src = src;
+		c->unix_rq = rq;
+		c->seq = ++srv->accept_seq;
+		c->accepted_ms = now_ms();
+		c->deadline_ms = c->accepted_ms + srv->cfg->ca.request_timeout * 1000;
+		/* The handshake has a shorter deadline of its own, within the request's. */
+		if (l->tls && srv->cfg->ca.request_timeout * 1000 > HANDSHAKE_TIMEOUT_MS)
+			c->deadline_ms = c->accepted_ms + HANDSHAKE_TIMEOUT_MS;
+		if (shared) {
+			c->shared = 1;
+			srv->nshared++;
+			held_add(srv, c);
+		}
 		srv->nconns++;
 		/* A local caller writes its request right after connecting: read it now. */
 		if (!l->tls)
-			conn_read(srv, &srv->conns[i]);
+			conn_read(srv, c);
 	}
 }
 
@@ -1381,6 +1585,9 @@ static void conn_handshake(struct server *srv, struct conn *c)
 		c->state = CONN_READY;
 		return;
 	}
+	/* A requester now: no longer counted against its address. */
+	if (c->tls_rq != NULL)
+		held_remove(srv, c);
 	c->state = CONN_READ;
 	c->want = POLLIN;
 	c->deadline_ms = c->accepted_ms + srv->cfg->ca.request_timeout * 1000;
@@ -1446,37 +1653,48 @@ static const struct config_requester *rule_find(const struct id_rule *v, size_t 
 }
 
 /*
- * The requester this peer is, by its uid or one of its groups; NULL if
- * none. Only numbers are compared (names were resolved at startup), so no
- * NSS lookup blocks the loop. The groups are the peer's gid from
- * SO_PEERCRED and its supplementary groups from SO_PEERGROUPS: both are
- * the kernel's snapshot taken at connect(), with no pid that could be
- * reused in between (as /proc/PID/status could be).
+ * The requester this peer is: the first in the file's order that lists its
+ * uid in unix_users, or its gid or one of its supplementary groups in
+ * unix_groups; NULL if none. Only numbers are compared (names were
+ * resolved at startup), so no NSS lookup blocks the loop. The groups are
+ * the peer's gid from SO_PEERCRED and its supplementary groups from
+ * SO_PEERGROUPS: both are the kernel's snapshot taken at connect(), with
+ * no pid that could be reused in between (as /proc/PID/status could be).
  */
 static const struct config_requester *authenticate(const struct server *srv, int fd,
                                                    const struct ucred *cred)
 {
-	const struct config_requester *found = NULL;
+	const struct config_requester *found;
 	gid_t stack[PEER_GROUPS_STACK], *groups = stack, *big = NULL;
 	socklen_t len = sizeof(stack);
-	size_t i, n = 0;
+	size_t i, k, n = 0;
 
-	if ((found = rule_find(srv->uids, srv->nuids, (unsigned)cred->uid)) != NULL)
+	/* Rules are in requester order: a group rule wins only for an earlier requester. */
+	found = rule_find(srv->uids, srv->nuids, (unsigned)cred->uid);
+	if (srv->ngids == 0 || (found != NULL && srv->gids[0].rq >= found))
 		goto out;
-	if ((found = rule_find(srv->gids, srv->ngids, (unsigned)cred->gid)) != NULL ||
-	    srv->ngids == 0)
-		goto out;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, stack, &len) != 0) {
-		/* ERANGE sets len to what is needed; anything else leaves the gid alone. */
-		if (errno != ERANGE || len > PEER_GROUPS_MAX * sizeof(gid_t) ||
-		    (big = malloc(len)) == NULL ||
-		    getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, big, &len) != 0)
-			goto out;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, stack, &len) == 0)
+		n = len / sizeof(gid_t);
+	else if (errno == ERANGE && len <= PEER_GROUPS_MAX * sizeof(gid_t) &&
+	         (big = malloc(len)) != NULL &&
+	         getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, big, &len) == 0) {
+		/* ERANGE set len to what is needed. */
 		groups = big;
+		n = len / sizeof(gid_t);
 	}
-	n = len / sizeof(gid_t);
-	for (i = 0; i < n && found == NULL; i++)
-		found = rule_find(srv->gids, srv->ngids, (unsigned)groups[i]);
+	/* Without the supplementary groups (any other failure), the gid alone is matched. */
+	for (i = 0; i < srv->ngids && (found == NULL || srv->gids[i].rq < found); i++) {
+		if (srv->gids[i].id == (unsigned)cred->gid) {
+			found = srv->gids[i].rq;
+			break;
+		}
+		for (k = 0; k < n && groups[k] != (gid_t)srv->gids[i].id; k++)
+			;
+		if (k < n) {
+			found = srv->gids[i].rq;
+			break;
+		}
+	}
 out:
 	free(big);
 	return found;
@@ -1727,7 +1945,12 @@ static int decide(struct server *srv, struct conn *c, struct decision *d)
 		goto out;
 	}
 	if ((r = proto_request_decode(c->in, c->in_got, q)) != 0) {
-		refuse(d, PROTO_BAD_REQUEST, "malformed request: %s", jit_err(r));
+		if (r == JIT_ERR_PROTO_VERSION)
+			refuse(d, PROTO_BAD_REQUEST,
+			       "unsupported protocol version (this service speaks version %u)",
+			       (unsigned)PROTO_VERSION);
+		else
+			refuse(d, PROTO_BAD_REQUEST, "malformed request: %s", jit_err(r));
 		goto out;
 	}
 	d->have_req = 1;
@@ -1747,6 +1970,11 @@ static int decide(struct server *srv, struct conn *c, struct decision *d)
 	}
 	if (!breakglass && revocation_has_ticket(srv->revoked, q->ticket)) {
 		refuse(d, PROTO_DENIED, "ticket %s is revoked", q->ticket);
+		goto out;
+	}
+	/* Fail closed: a ticket revoked in a store we cannot read must not be issued. */
+	if (!breakglass && srv->store_bad) {
+		refuse(d, PROTO_UNAVAILABLE, "revocation store unreadable");
 		goto out;
 	}
 	if (q->nprincipals == 0) {
@@ -1869,6 +2097,16 @@ static int decide(struct server *srv, struct conn *c, struct decision *d)
 			       cfg->certificates.extensions[i], jit_err(r));
 			goto out;
 		}
+	}
+	/* A certificate too large to build is the caller's error, not the signer's. */
+	if ((r = cert_check_size(creq, d->subject, srv->ca_pub)) == JIT_ERR_NO_BUFFER_SPACE) {
+		refuse(d, PROTO_BAD_REQUEST,
+		       "the certificate would exceed %u bytes: ask for fewer or shorter principals",
+		       (unsigned)CERT_BLOB_MAX);
+		goto out;
+	} else if (r != 0) {
+		refuse(d, PROTO_BAD_REQUEST, "certificate request: %s", jit_err(r));
+		goto out;
 	}
 	/* The serial decides the signer: each signs only its own residue class. */
 	sq = &srv->signers[d->serial % srv->nsigners];
@@ -2024,59 +2262,88 @@ static void log_decision(struct server *srv, const struct decision *d)
 	slog(prio, "%s", srv->line);
 }
 
-/* 1 when the store file changed (or appeared, or went) since st. */
+/*
+ * 1 when the store file changed (or appeared, or went) since st. The
+ * change time too: a chmod or chown that makes the file readable changes
+ * nothing else.
+ */
 static int store_changed(const struct stat *old, const struct stat *st)
 {
 	return old->st_ino != st->st_ino || old->st_dev != st->st_dev ||
 	       old->st_size != st->st_size || old->st_mtim.tv_sec != st->st_mtim.tv_sec ||
-	       old->st_mtim.tv_nsec != st->st_mtim.tv_nsec;
+	       old->st_mtim.tv_nsec != st->st_mtim.tv_nsec ||
+	       old->st_ctim.tv_sec != st->st_ctim.tv_sec ||
+	       old->st_ctim.tv_nsec != st->st_ctim.tv_nsec;
 }
 
-/*
- * Reads the revocation store again when it changed. At startup (initial)
- * any failure is fatal; later a store that cannot be read or parsed keeps
- * the last good set (never none: that would fail open) and is logged once
- * per change. A store that vanished keeps the last set too.
- */
-static int store_reload(struct server *srv, int initial)
+/* The store cannot be read: logged when it goes bad, tried again STORE_RETRY_MS later. */
+static void store_bad(struct server *srv, const char *why, unsigned long line)
 {
-	struct revocations *rv = NULL;
-	struct stat st, again;
-	unsigned long line = 0;
-	char why[REVOCATION_WHY_MAX], qwhy[REVOCATION_WHY_MAX * 4 + 3];
+	char qwhy[REVOCATION_WHY_MAX * 4 + 3];
 	size_t pos = 0;
-	int r;
 
-	if (stat(srv->store_path, &st) != 0) {
-		if (errno == ENOENT && srv->store_st.st_ino == 0 && srv->revoked != NULL)
-			return 0;
-		if (errno != ENOENT || !initial) {
-			if (!initial && srv->store_st.st_ino == 0)
-				return 0; /* already logged */
-			slog(LOG_ERR,
-			     "event=error what=revocation_store path=\"%s\" error=\"%s\" "
-			     "kept_tickets=%zu",
-			     srv->store_path, strerror(errno),
-			     srv->revoked != NULL ? srv->revoked->ntickets : 0);
-			memset(&srv->store_st, 0, sizeof(srv->store_st));
-			return initial ? JIT_ERR_SYSTEM : 0;
-		}
-		memset(&st, 0, sizeof(st));
-	} else if (srv->revoked != NULL && !store_changed(&srv->store_st, &st))
-		return 0;
-	r = revocation_load(srv->store_path, &rv, &line, why, sizeof(why));
-	if (r != 0) {
-		put_quoted(qwhy, sizeof(qwhy), &pos,
-		           why[0] != '\0'        ? why
-		           : r == JIT_ERR_SYSTEM ? strerror(errno)
-		                                 : jit_err(r));
+	if (!srv->store_bad) {
+		put_quoted(qwhy, sizeof(qwhy), &pos, why);
 		slog(LOG_ERR,
 		     "event=error what=revocation_store path=\"%s\" line=%lu error=%s "
 		     "kept_tickets=%zu",
 		     srv->store_path, line, qwhy,
 		     srv->revoked != NULL ? srv->revoked->ntickets : 0);
-		/* Logged once: the next change of the file tries again. */
+	}
+	srv->store_bad = 1;
+	srv->store_retry_ms = now_ms() + STORE_RETRY_MS;
+}
+
+/*
+ * Reads the revocation store again when it changed. At startup (initial)
+ * any failure is fatal. Later, a store that exists but cannot be read or
+ * parsed fails closed: the last good set stays, and decide() refuses every
+ * ticket request until a read succeeds, tried again every STORE_RETRY_MS
+ * whatever the file looks like; logged when it goes bad and when it
+ * recovers. A store that vanished keeps the last set, logged once.
+ */
+static int store_reload(struct server *srv, int initial)
+{
+	struct revocations *rv = NULL;
+	struct state_owner owner;
+	struct stat st, again;
+	unsigned long line = 0;
+	char why[REVOCATION_WHY_MAX];
+	int r;
+
+	if (!initial && srv->store_bad && now_ms() < srv->store_retry_ms)
+		return 0;
+	if (stat(srv->store_path, &st) != 0) {
+		if (errno == ENOENT && initial) {
+			memset(&st, 0, sizeof(st)); /* nothing revoked yet */
+		} else if (errno != ENOENT && !initial) {
+			/* It may be there, in a directory we cannot search. */
+			store_bad(srv, strerror(errno), 0);
+			return 0;
+		} else {
+			/* Logged once; a store that went keeps the last set, without refusing. */
+			if (initial || srv->store_st.st_ino != 0 || srv->store_bad)
+				slog(LOG_ERR,
+				     "event=error what=revocation_store path=\"%s\" error=\"%s\" "
+				     "kept_tickets=%zu",
+				     srv->store_path, strerror(errno),
+				     srv->revoked != NULL ? srv->revoked->ntickets : 0);
+			memset(&srv->store_st, 0, sizeof(srv->store_st));
+			srv->store_bad = 0;
+			return initial ? JIT_ERR_SYSTEM : 0;
+		}
+	} else if (srv->revoked != NULL && !srv->store_bad && !store_changed(&srv->store_st, &st))
+		return 0;
+	why[0] = '\0';
+	if ((r = revocation_state_owner(srv->cfg->ca.state_dir, &owner)) == 0)
+		r = revocation_load(srv->store_path, &owner, &rv, &line, why, sizeof(why));
+	if (r != 0) {
+		const char *text = why[0] != '\0'        ? why
+		                   : r == JIT_ERR_SYSTEM ? strerror(errno)
+		                                         : jit_err(r);
+
 		srv->store_st = st;
+		store_bad(srv, text, line);
 		return initial ? r : 0;
 	}
 	/* Gone between stat and read: read as empty, which must not clear the set. */
@@ -2087,9 +2354,13 @@ static int store_reload(struct server *srv, int initial)
 	revocation_free(srv->revoked);
 	srv->revoked = rv;
 	srv->store_st = st;
-	if (!initial)
+	if (srv->store_bad)
+		slog(LOG_NOTICE, "event=revocation_store_recovered path=\"%s\" revoked_tickets=%zu",
+		     srv->store_path, rv->ntickets);
+	else if (!initial)
 		slog(LOG_NOTICE, "event=revocation_store path=\"%s\" revoked_tickets=%zu",
 		     srv->store_path, rv->ntickets);
+	srv->store_bad = 0;
 	return 0;
 }
 
@@ -2580,24 +2851,33 @@ int serve_run(struct serve_opts *opts, const struct jit_config *cfg, const char 
 	}
 	srv.max_conns = cfg->ca.max_connections;
 	/*
-	 * With a Unix listener too, TLS callers (unauthenticated until their
-	 * handshake ends) may not take the slots local callers need.
+	 * TLS callers (unauthenticated until their handshake ends) and Unix
+	 * callers that match no requester may not take the slots of Unix
+	 * requesters, when there can be any.
 	 */
-	srv.tls_max = srv.max_conns;
+	srv.shared_max = srv.max_conns;
 	have_unix = act.n > 0;
 	for (i = 0; i < cfg->ca.n_listen; i++)
 		if (cfg->ca.listen[i].type != CONFIG_ENDPOINT_TLS)
 			have_unix = 1;
-	if (have_unix) {
+	if (have_unix && srv.nuids + srv.ngids > 0) {
 		size_t reserve = srv.max_conns / 4, floor = srv.max_conns / 2;
 
 		if (floor > UNIX_RESERVE_MIN)
 			floor = UNIX_RESERVE_MIN;
 		if (reserve < floor)
 			reserve = floor;
-		srv.tls_max = srv.max_conns - reserve;
+		srv.shared_max = srv.max_conns - reserve;
 	}
+	/* At most max_conns sources at once: the table stays at most half full. */
+	for (k = 1; k < 2 * srv.max_conns; k *= 2)
+		;
+	srv.held_mask = k - 1;
+	if (getrandom(&srv.held_seed, sizeof(srv.held_seed), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(srv.held_seed))
+		srv.held_seed = now_us() ^ ((uint64_t)getpid() << 32);
 	if ((srv.line = malloc(LOG_LINE_MAX)) == NULL ||
+	    (srv.held = calloc(srv.held_mask + 1, sizeof(*srv.held))) == NULL ||
 	    (srv.sources = calloc(REFUSAL_SOURCES + 1, sizeof(*srv.sources))) == NULL ||
 	    (srv.conns = calloc(srv.max_conns, sizeof(*srv.conns))) == NULL ||
 	    (srv.decided = calloc(srv.max_conns, sizeof(*srv.decided))) == NULL ||
@@ -2662,7 +2942,7 @@ int serve_run(struct serve_opts *opts, const struct jit_config *cfg, const char 
 	     "event=started config=\"%s\" pid=%d signer_pid=%d signers=%zu listeners=%zu audit=%s "
 	     "max_connections=%u tls_connections=%zu request_timeout=%llu",
 	     cfg_path, (int)getpid(), (int)signer_pid(srv.signers[0].s), srv.nsigners, srv.nls,
-	     srv.audit != NULL ? "fsync" : "syslog-only", cfg->ca.max_connections, srv.tls_max,
+	     srv.audit != NULL ? "fsync" : "syslog-only", cfg->ca.max_connections, srv.shared_max,
 	     (unsigned long long)cfg->ca.request_timeout);
 	r = loop(&srv);
 	if (r == 0)
@@ -2679,6 +2959,7 @@ out:
 			close(act.fd[i]);
 	free(srv.ls);
 	free(srv.conns);
+	free(srv.held);
 	for (i = 0; srv.sources != NULL && i <= REFUSAL_SOURCES; i++)
 		free(srv.sources[i].audit_line);
 	free(srv.sources);

@@ -1,7 +1,15 @@
 # jit-ca revoke, krl and audit verify against the real ssh-keygen -Q and
 # sshd's RevokedKeys: revoked certificates are refused, others still work;
 # the audit log written here by the documented format (docs/audit-format.md)
-# verifies, and a tampered one is refused at the right record.
+# verifies, and a tampered one is refused at the right record. revoke -t
+# blocks the ticket before it reads the log, and while the service runs
+# reads the log again once what the service decided before has committed.
+#
+# As root, also: root and the state directory's owner (a service account,
+# "jit-ca-test", created if absent) both run revoke and krl on one state, in
+# either order; and jit-ca serve, run as that account, refuses ticket
+# requests while the store exists but cannot be read, and sees a store
+# changed in place with its size and modification time kept.
 
 . "$TESTS_DIR/lib.sh"
 t_need /usr/sbin/sshd ssh ssh-keygen python3 od cmp
@@ -18,6 +26,9 @@ REMIND='run "jit-ca krl -c CONFIG -o FILE" to update the KRL that sshd reads'
 
 umask 022
 mkdir -p "$STATE" "$T_DIR/krl" || t_bail "mkdir"
+# The lock jit-ca serve holds while it runs: a service ran here and is
+# stopped, so revoke -t has nothing to wait for.
+: >"$STATE/lock" || t_bail "lock file"
 ssh-keygen -q -N '' -t ed25519 -f hostkey || t_bail "ssh-keygen hostkey"
 ssh-keygen -q -N '' -t ed25519 -C user -f user || t_bail "ssh-keygen user"
 run "$JIT_CA" init -f ca
@@ -257,6 +268,22 @@ rm -f "$AUDIT"
 run "$JIT_CA" audit verify -c "$CFG"
 expect "audit verify: missing log is exit 3" 3 '' \
 	"jit-ca: $AUDIT: No such file or directory"
+# The ticket is blocked before the log is read: a log that cannot be read
+# fails the command, not the block.
+run "$JIT_CA" revoke -c "$CFG" -t CHG-9
+expect "revoke -t with the log missing: blocked all the same, exit 3" 3 \
+	"ticket CHG-9 is blocked for future certificates" \
+	"jit-ca: $AUDIT: No such file or directory
+jit-ca: ticket CHG-9 is blocked, but not every certificate issued for it is revoked"
+assert_eq "store after -t CHG-9 with the log missing" "ticket CHG-9" \
+	"$(grep -x 'ticket CHG-9' "$STORE")"
+printf 'not a record\n' >"$AUDIT"
+run "$JIT_CA" revoke -c "$CFG" -t CHG-9
+expect "revoke -t with a bad log line: exit 3, still blocked" 3 \
+	"ticket CHG-9 was already blocked for future certificates" \
+	"jit-ca: $AUDIT:1: no seq
+jit-ca: ticket CHG-9 is blocked, but not every certificate issued for it is revoked"
+rm -f "$AUDIT"
 
 # --- a bad store line ---
 cp "$STORE" store.before
@@ -310,5 +337,282 @@ run sh -c 'trap "" XFSZ; ulimit -f 1; exec "$@"' sh "$JIT_CA" krl -c "$CFG" -o "
 expect "krl hitting a write error fails" 4 '' "jit-ca: $KRL: File too large"
 assert_files "failed krl leaves the old KRL intact" krl.before "$KRL"
 assert_eq "failed krl leaves no temporary file" "revoked.krl" "$(ls -A "$T_DIR/krl")"
+
+# --- revoke -t while the service runs ---
+# issued.py LOG TICKET:SERIAL...: appends an "issued" record to LOG for each,
+# chained onto its last record (a new log when LOG is empty or absent).
+cat >issued.py <<'EOF'
+import hashlib, os, sys
+path = sys.argv[1]
+lines = open(path, "rb").read().split(b"\n")[:-1] if os.path.exists(path) else []
+prev = hashlib.sha256(lines[-1]).hexdigest() if lines else "0" * 64
+out = b""
+for n, arg in enumerate(sys.argv[2:], len(lines) + 1):
+    ticket, serial = arg.split(":")
+    line = ('{"seq":%d,"time":"2030-03-18T09:00:%02dZ","prev":"%s","event":"issued",'
+            '"ticket":"%s","user":"carol","serial":%s,"breakglass":false}'
+            % (n, n % 60, prev, ticket, serial)).encode()
+    prev = hashlib.sha256(line).hexdigest()
+    out += line + b"\n"
+open(path, "ab").write(out)
+EOF
+python3 issued.py "$AUDIT" CHG-5:101 || t_bail "issued.py"
+run "$JIT_CA" audit verify -c "$CFG"
+expect "issued.py writes a log that verifies" 0 "@has:$AUDIT: 1 record, chain intact" ''
+# The service holds its lock (here a stand-in does).
+python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1])
+fcntl.flock(f, fcntl.LOCK_EX)
+open(sys.argv[2], "w").close()
+time.sleep(120)' "$STATE/lock" "$T_DIR/held" &
+HOLDER=$!
+T_PIDS="$T_PIDS $HOLDER"
+_i=0
+while [ ! -e "$T_DIR/held" ] && [ $_i -lt 100 ]; do
+	sleep 0.1
+	_i=$((_i + 1))
+done
+[ -e "$T_DIR/held" ] || t_bail "lock holder did not start"
+# While revoke waits, the service commits a certificate it decided before
+# the block: the store already holds the block and serial 101 then.
+: >"$T_DIR/run.out"
+(
+	_i=0
+	while [ $_i -lt 200 ]; do
+		if grep -q '^waiting' "$T_DIR/run.out"; then
+			cp "$STORE" "$T_DIR/store.waiting"
+			python3 "$T_DIR/issued.py" "$AUDIT" CHG-5:103
+			exit 0
+		fi
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+) &
+LATE=$!
+run "$JIT_CA" revoke -c "$CFG" -t CHG-5
+wait "$LATE"
+expect "revoke -t while the service runs: waits, then reads the log again" 0 \
+	"revoked serial 101
+waiting for certificates the service decided before the block (until 12 seconds after it)
+revoked serial 103
+ticket CHG-5: 2 certificates issued, 2 newly revoked
+ticket CHG-5 is blocked for future certificates
+$REMIND" ''
+assert_eq "during the wait the store holds the block and the first serials" \
+	"serial 101|ticket CHG-5|" \
+	"$(grep -x -e 'serial 101' -e 'serial 103' -e 'ticket CHG-5' "$T_DIR/store.waiting" |
+		tr '\n' '|')"
+assert_eq "after it, the serial committed meanwhile too" "serial 101|serial 103|ticket CHG-5|" \
+	"$(grep -x -e 'serial 101' -e 'serial 103' -e 'ticket CHG-5' "$STORE" | tr '\n' '|')"
+# A block older than the wait has nothing left to wait for.
+touch -d '-1 minute' "$STORE" || t_bail "touch"
+run "$JIT_CA" revoke -c "$CFG" -t CHG-5
+expect "revoke -t again, blocked over 12 s ago: no wait" 0 "serial 101 was already revoked
+serial 103 was already revoked
+ticket CHG-5: 2 certificates issued, 0 newly revoked
+ticket CHG-5 was already blocked for future certificates" ''
+kill "$HOLDER"
+wait "$HOLDER" 2>/dev/null
+T_PIDS=$(echo "$T_PIDS" | sed "s/ $HOLDER\$//")
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "ok - root and the service account, jit-ca serve # skip not root"
+	t_summary
+fi
+
+# --- root and the state directory's owner share the state ---
+SVC_USER=jit-ca-test
+svc_account
+SVC_GROUP=$(id -gn "$SVC_USER")
+chmod 0755 "$T_DIR/krl" || t_bail "chmod krl"
+# state_conf FILE STATE_DIR: the configuration with another state directory.
+state_conf() {
+	sed "s|state_dir = \"$STATE\";|state_dir = \"$2\";|" "$CFG" >"$1"
+	grep -q "state_dir = \"$2\";" "$1" || t_bail "state_conf $1"
+	mkdir "$2" || t_bail "mkdir $2"
+	chown "$SVC_USER:" "$2" || t_bail "chown $2"
+	chmod 0700 "$2" || t_bail "chmod $2"
+}
+# owners DIR: owner, group and mode of the store, the counter and the lock.
+owners() {
+	stat -c '%n %U:%G %a' "$1/revoked" "$1/krl_version" "$1/revoked.lock" | sed "s|^$1/||"
+}
+OWN="revoked $SVC_USER:$SVC_GROUP 640
+krl_version $SVC_USER:$SVC_GROUP 640
+revoked.lock $SVC_USER:$SVC_GROUP 640"
+mkdir "$T_DIR/krlsvc" || t_bail "mkdir krlsvc"
+chown "$SVC_USER:" "$T_DIR/krlsvc" || t_bail "chown krlsvc"
+
+# Root first, then the account.
+S2=$T_DIR/state2
+state_conf st2.conf "$S2"
+run "$JIT_CA" revoke -c st2.conf -z 21
+expect "root first: revoke" 0 "revoked serial 21
+$REMIND" ''
+run "$JIT_CA" krl -c st2.conf -o "$T_DIR/krlsvc/a.krl"
+expect "root first: krl" 0 "wrote $T_DIR/krlsvc/a.krl: 1 serial range, 0 key IDs" ''
+assert_eq "root gives what it writes to the state directory's owner" "$OWN" "$(owners "$S2")"
+# shellcheck disable=SC2086 # SVC is a command prefix
+run $SVC "$JIT_CA" revoke -c st2.conf -z 22
+expect "root first: then the account's revoke" 0 "revoked serial 22
+$REMIND" ''
+# shellcheck disable=SC2086
+run $SVC "$JIT_CA" krl -c st2.conf -o "$T_DIR/krlsvc/b.krl"
+expect "root first: then the account's krl" 0 \
+	"wrote $T_DIR/krlsvc/b.krl: 1 serial range, 0 key IDs" ''
+run ssh-keygen -Q -l -f "$T_DIR/krlsvc/b.krl"
+expect "root first: the account's KRL is version 2" 0 "@has:# KRL version 2" @any
+assert_eq "root first: store" "serial 21-22" "$(cat "$S2/revoked")"
+
+# The account first, then root.
+S3=$T_DIR/state3
+state_conf st3.conf "$S3"
+# shellcheck disable=SC2086
+run $SVC "$JIT_CA" revoke -c st3.conf -z 31
+expect "account first: revoke" 0 "revoked serial 31
+$REMIND" ''
+# shellcheck disable=SC2086
+run $SVC "$JIT_CA" krl -c st3.conf -o "$T_DIR/krlsvc/c.krl"
+expect "account first: krl" 0 "wrote $T_DIR/krlsvc/c.krl: 1 serial range, 0 key IDs" ''
+run "$JIT_CA" revoke -c st3.conf -z 32
+expect "account first: then root's revoke" 0 "revoked serial 32
+$REMIND" ''
+run "$JIT_CA" krl -c st3.conf -o "$T_DIR/krlsvc/d.krl"
+expect "account first: then root's krl" 0 "wrote $T_DIR/krlsvc/d.krl: 1 serial range, 0 key IDs" ''
+run ssh-keygen -Q -l -f "$T_DIR/krlsvc/d.krl"
+expect "account first: root's KRL is version 2" 0 "@has:# KRL version 2" @any
+assert_eq "account first: the files stay the account's" "$OWN" "$(owners "$S3")"
+assert_eq "account first: store" "serial 31-32" "$(cat "$S3/revoked")"
+
+# Nobody else's files, nothing group or world writable.
+cp -p "$S3/revoked" store3.saved
+chown nobody "$S3/revoked"
+run "$JIT_CA" revoke -c st3.conf -z 33
+expect "a store owned by another account is refused" 3 '' \
+	"jit-ca: $S3/revoked: bad file ownership or permissions"
+cp -p store3.saved "$S3/revoked"
+chmod 0660 "$S3/revoked"
+# shellcheck disable=SC2086
+run $SVC "$JIT_CA" krl -c st3.conf -o "$T_DIR/krlsvc/e.krl"
+expect "a group-writable store is refused" 3 '' \
+	"jit-ca: $S3/revoked: bad file ownership or permissions"
+cp -p store3.saved "$S3/revoked"
+chown nobody "$S3/krl_version"
+run "$JIT_CA" krl -c st3.conf -o "$T_DIR/krlsvc/e.krl"
+expect "a counter owned by another account is refused" 3 '' \
+	"jit-ca: $S3/krl_version: bad file ownership or permissions"
+chown "$SVC_USER:" "$S3/krl_version"
+
+# Owner, group and mode are set before the rename, never after it: a
+# service re-reading the store in between would find it unreadable.
+if command -v strace >/dev/null 2>&1; then
+	# LeakSanitizer cannot work under ptrace (sanitizer builds).
+	run env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+		strace -f -y -o "$T_DIR/trace" \
+		-e trace=chown,fchown,lchown,fchownat,rename,renameat,renameat2 \
+		"$JIT_CA" revoke -c st3.conf -z 34
+	expect "revoke under strace" 0 "revoked serial 34
+$REMIND" @any
+	assert_eq "root's revoke: fchown of the temporary file, then the rename" \
+		"fchown revoked.tmp|rename|" \
+		"$(sed -n 's/^[0-9]* *\([a-z0-9]*\)(\([0-9]*<[^>]*\/\(revoked\.tmp\)\.[^>]*>\)\{0,1\}.*/\1 \3/p' \
+			"$T_DIR/trace" | sed 's/ $//' | tr '\n' '|')"
+else
+	echo "ok - root's revoke: fchown of the temporary file, then the rename # skip no strace"
+fi
+
+# --- jit-ca serve fails closed on a store it cannot read ---
+SD=$T_DIR/svcd
+mkdir -p "$SD/state" "$SD/run" || t_bail "mkdir svcd"
+cp ca "$SD/ca" || t_bail "cp ca"
+printf 'ticket CHG-S1\n' >"$SD/state/revoked"
+chown -R "$SVC_USER:" "$SD" || t_bail "chown svcd"
+chmod 0600 "$SD/ca"
+chmod 0640 "$SD/state/revoked"
+chmod 0700 "$SD/state"
+cat >svc.conf <<EOF
+ca = {
+  endpoints = [ "unix:$SD/run/ca.sock" ];
+  timeout = "10s";
+  key = "$SD/ca";
+  listen = [ "unix:$SD/run/ca.sock" ];
+  state_dir = "$SD/state";
+  audit_log = "$SD/audit.jsonl";
+  requesters = ( { name = "bastion"; unix_users = [ "root" ]; principals = [ "*" ]; } );
+};
+EOF
+SLOG=$T_DIR/serve.log
+# shellcheck disable=SC2086
+$SVC "$JIT_CA" serve -c "$T_DIR/svc.conf" 2>"$SLOG" </dev/null &
+SVC_PID=$!
+T_PIDS="$T_PIDS $SVC_PID"
+_i=0
+until grep -q 'event=started' "$SLOG" && [ -S "$SD/run/ca.sock" ]; do
+	if ! kill -0 "$SVC_PID" 2>/dev/null || [ $_i -ge 100 ]; then
+		t_bail "jit-ca serve did not start: $(head -c 2000 "$SLOG")"
+	fi
+	sleep 0.1
+	_i=$((_i + 1))
+done
+# ask TICKET: a certificate for alice under TICKET.
+ask() {
+	run "$JIT_CA" request -c "$T_DIR/svc.conf" -u alice -n alice -t "$1" -o "$T_DIR/s.pub" \
+		"$T_DIR/user.pub"
+}
+ask CHG-S2
+expect "service: a ticket not revoked is issued" 0 '' '@has:Certificate serial'
+ask CHG-S1
+expect "service: a revoked ticket is refused" 1 '' \
+	'jit-ca: request: denied: ticket CHG-S1 is revoked'
+# A store the account cannot read (root's, 0640), as an older revoke left
+# it for a moment before it changed its group.
+printf 'ticket CHG-S1\nticket CHG-S2\n' >"$SD/state/revoked.new"
+chmod 0640 "$SD/state/revoked.new"
+mv "$SD/state/revoked.new" "$SD/state/revoked" || t_bail "mv store"
+ask CHG-S3
+expect "unreadable store: a ticket request is refused" 4 '' \
+	"jit-ca: request: no CA endpoint answered: unix:$SD/run/ca.sock: unavailable: revocation store unreadable"
+ask CHG-S2
+expect "unreadable store: and again" 4 '' \
+	"jit-ca: request: no CA endpoint answered: unix:$SD/run/ca.sock: unavailable: revocation store unreadable"
+ask CHG-S1
+expect "unreadable store: a ticket known revoked is still denied" 1 '' \
+	'jit-ca: request: denied: ticket CHG-S1 is revoked'
+run "$JIT_CA" request -c "$T_DIR/svc.conf" -u alice -n alice --breakglass "store test" \
+	-o "$T_DIR/bg.pub" "$T_DIR/user.pub"
+expect "unreadable store: break-glass is issued" 0 '' '@has:Certificate serial'
+assert_eq "unreadable store: logged once" \
+	"jit-ca: event=error what=revocation_store path=\"$SD/state/revoked\" line=0 error=\"Permission denied\" kept_tickets=1" \
+	"$(grep 'revocation_store' "$SLOG")"
+# Readable again by a group change alone: only its change time moves.
+chgrp "$SVC_GROUP" "$SD/state/revoked" || t_bail "chgrp"
+_i=0
+while :; do
+	ask CHG-S2
+	if [ "$T_RC" -ne 4 ] || [ $_i -ge 30 ]; then
+		break
+	fi
+	sleep 0.2
+	_i=$((_i + 1))
+done
+expect "readable again: the ticket revoked meanwhile is refused" 1 '' \
+	'jit-ca: request: denied: ticket CHG-S2 is revoked'
+ask CHG-S3
+expect "readable again: other tickets are issued" 0 '' '@has:Certificate serial'
+assert_eq "readable again: logged once" \
+	"jit-ca: event=revocation_store_recovered path=\"$SD/state/revoked\" revoked_tickets=2" \
+	"$(grep 'revocation_store_recovered' "$SLOG")"
+# A store rewritten in place with its size and modification time kept:
+# its change time still tells.
+STAT1=$(stat -c '%i %s %y' "$SD/state/revoked")
+MTIME=$(stat -c '%y' "$SD/state/revoked")
+printf 'ticket CHG-S1\nticket CHG-S5\n' >"$SD/state/revoked"
+touch -m -d "$MTIME" "$SD/state/revoked" || t_bail "touch"
+[ "$(stat -c '%i %s %y' "$SD/state/revoked")" = "$STAT1" ] || t_bail "store inode, size or mtime changed"
+ask CHG-S5
+expect "a store changed in place, same size and mtime: re-read" 1 '' \
+	'jit-ca: request: denied: ticket CHG-S5 is revoked'
+kill "$SVC_PID"
+wait "$SVC_PID" 2>/dev/null
 
 t_summary

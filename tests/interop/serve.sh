@@ -1,7 +1,8 @@
 # jit-ca serve, driven by jit-ca request and a small python3 protocol client:
-# caps, break-glass clamping, caller authentication, serials across kill -9,
-# the audit chain, audit write failure and recovery, a real sshd login,
-# request timeouts, connection limits and privilege separation.
+# caps, break-glass clamping, caller authentication (the first requester in
+# the file's order that lists the caller's user or group), serials across
+# kill -9, the audit chain, audit write failure and recovery, a real sshd
+# login, request timeouts, connection limits and privilege separation.
 #
 # As root (CI), the service runs as a system account "jit-ca-test" (created
 # if absent) through setpriv, as the unit runs it as jit-ca; the refused
@@ -354,7 +355,8 @@ _span=$(($(audit_last valid_before) - $(audit_last valid_after)))
 run python3 proto.py raw "$SOCK" 70000
 assert_eq "oversized frame refused" "2 request frame of 70000 bytes refused (1..65536 allowed)" "$T_OUT"
 run python3 proto.py raw "$SOCK" 16
-assert_eq "malformed request refused" "2 malformed request: invalid format" "$T_OUT"
+assert_eq "unknown protocol version refused" \
+	"2 unsupported protocol version (this service speaks version 1)" "$T_OUT"
 assert_eq "malformed request audited" "refused bad request" \
 	"$(audit_last event) $(audit_last status)"
 
@@ -514,10 +516,13 @@ assert_eq "audit chain verifies" "chain ok" "$T_OUT"
 # The agent renews with new serials, so revoke -t also blocks the ticket;
 # the service re-reads the store when it changes.
 REMIND='run "jit-ca krl -c CONFIG -o FILE" to update the KRL that sshd reads'
+# While the service runs, revoke -t waits out what it may still commit.
+SETTLE='waiting for certificates the service decided before the block (until 12 seconds after it)'
 request -u alice -n alice -t CHG-4001 -o t1.pub user.pub
 expect "issued for CHG-4001 before its revocation" 0 '@any' '@any'
 run "$JIT_CA" revoke -c "$T_DIR/jit.conf" -t CHG-4001
 expect "revoke -t CHG-4001" 0 "revoked serial $(serial_of t1.pub)
+$SETTLE
 ticket CHG-4001: 1 certificate issued, 1 newly revoked
 ticket CHG-4001 is blocked for future certificates
 $REMIND" ''
@@ -530,7 +535,8 @@ assert_eq "the refusal is audited" "refused denied CHG-4001 ticket CHG-4001 is r
 request -u alice -n alice -t CHG-4002 -o t3.pub user.pub
 expect "another ticket still issued" 0 '@any' '@any'
 run "$JIT_CA" revoke -c "$T_DIR/jit.conf" -t CHG-4003
-expect "revoke -t before any certificate" 0 "ticket CHG-4003: no certificates issued
+expect "revoke -t before any certificate" 0 "$SETTLE
+ticket CHG-4003: no certificates issued
 ticket CHG-4003 is blocked for future certificates" ''
 request -u alice -n alice -t CHG-4003 -o t4.pub user.pub
 expect "a ticket blocked before use is refused" 1 '' '@has:denied: ticket CHG-4003 is revoked'
@@ -614,6 +620,57 @@ grep -q "event=\"issued\" requester=\"bastion-1\" .* ticket=\"CHG-3003\" .* seri
 grep -q 'warning="audit records go to syslog only and are not durable"' serve.log &&
 	t_pass "syslog-only: not durable, says so" || t_fail "syslog-only: not durable, says so"
 assert_eq "syslog-only: audit file untouched" "$N0" "$(lines "$AUDIT")"
+kill "$SVC_PID"
+wait "$SVC_PID" 2>/dev/null
+svc_forget
+
+# --- requesters in the file's order: an earlier requester's group rule wins ---
+
+# by-group lists this user's primary group and comes first; bastion-1 lists
+# the user itself: the caller is by-group, whose caps do not include alice.
+GID_NAME=$(id -gn)
+cat >order.conf <<EOF
+ca = {
+  endpoints = [ "unix:$SOCK" ];
+  timeout = "10s";
+  key = "$T_DIR/svc/ca";
+  listen = [ "unix:$SOCK" ];
+  state_dir = "$T_DIR/svc/state";
+  audit_log = "$AUDIT";
+  max_validity = "10m";
+  requesters = ( { name = "by-group"; unix_groups = [ "$GID_NAME" ];
+                   principals = [ "grp-only" ]; },
+                 { name = "bastion-1"; unix_users = [ "$U" ];
+                   principals = [ "alice" ]; } );
+};
+certificates = { validity = "5m"; };
+EOF
+chmod 0644 order.conf
+SVC_CONF=order.conf svc_start
+run "$JIT_CA" request -c "$T_DIR/order.conf" -u alice -n alice -t CHG-5001 -o - user.pub
+expect "the first requester in file order decides: by-group" 1 '' \
+	'jit-ca: request: denied: principal "alice" not allowed for requester by-group'
+assert_eq "the refusal names requester by-group" "refused denied by-group $(id -u) alice" \
+	"$(audit_last event) $(audit_last status) $(audit_last requester) $(audit_last peer_uid) $(audit_last principals)"
+run "$JIT_CA" request -c "$T_DIR/order.conf" -u alice -n grp-only -t CHG-5002 -o order-cert.pub user.pub
+expect "by-group's own principal issued" 0 '@any' '@any'
+assert_eq "issued as by-group" "issued by-group grp-only" \
+	"$(audit_last event) $(audit_last requester) $(audit_last principals)"
+if [ $AS_ROOT -eq 1 ]; then
+	# The group only as a supplementary group: by-group still comes first.
+	run setpriv --regid=nogroup --groups="$(id -g)" -- \
+		"$JIT_CA" request -c "$T_DIR/order.conf" -u alice -n alice -t CHG-5003 -o - user.pub
+	expect "a supplementary group of an earlier requester decides" 1 '' \
+		'jit-ca: request: denied: principal "alice" not allowed for requester by-group'
+	# Without the group, the user rule of the later requester matches.
+	run setpriv --regid=nogroup --clear-groups -- \
+		"$JIT_CA" request -c "$T_DIR/order.conf" -u alice -n alice -t CHG-5004 -o order2-cert.pub user.pub
+	expect "without the group: bastion-1 by its user" 0 '@any' '@any'
+	assert_eq "issued as bastion-1" "issued bastion-1 $(id -u) alice" \
+		"$(audit_last event) $(audit_last requester) $(audit_last peer_uid) $(audit_last principals)"
+else
+	t_skip "a supplementary group of an earlier requester decides" "not root"
+fi
 kill "$SVC_PID"
 wait "$SVC_PID" 2>/dev/null
 svc_forget

@@ -6,6 +6,10 @@
 # counts equal the refusals exactly. A requester's request sent in the
 # middle of the flood is issued with its own record; lines about dropped
 # connections are limited the same way; the chain verifies.
+# Idle callers that match no requester, more of them than max_connections,
+# over Unix (one uid) and TCP (one address), cannot keep a Unix requester or
+# a TLS requester from being served, and every such connection is
+# accounted for in the log (a line, or a count in a summary).
 #
 # Runs as root (CI): the service as the system account "jit-ca-test", the
 # flooding callers as nobody and as an unnamed uid. As another user the
@@ -29,6 +33,8 @@ AUDIT="$T_DIR/svc/audit.jsonl"
 # The service's limit: records a second per source, also its bucket's size.
 RATE=10
 N=300
+# Callers at once: a uid that matches no requester may hold 8 connections.
+CONC=8
 NDROP=200
 NTLS=100
 FLOOD_UID=$(id -u nobody)
@@ -56,6 +62,16 @@ if ! openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout pki/
 		>pki/openssl.log 2>&1; then
 	t_bail "openssl server: $(cat pki/openssl.log)"
 fi
+# The TLS requester's client certificate.
+printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' >pki/client.ext
+if ! openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout pki/client.key \
+	-out pki/client.csr -subj /CN=bastion-tls >pki/openssl.log 2>&1 ||
+	! openssl x509 -req -in pki/client.csr -CA pki/ca.crt -CAkey pki/ca.key \
+		-CAcreateserial -days 2 -extfile pki/client.ext -out pki/client.crt \
+		>pki/openssl.log 2>&1; then
+	t_bail "openssl client: $(cat pki/openssl.log)"
+fi
+chmod 0600 pki/client.key
 cp pki/server.crt pki/server.key pki/ca.crt svc/ || t_bail "cp"
 chmod 0600 svc/server.key
 chmod 0644 svc/server.crt svc/ca.crt pki/ca.crt
@@ -86,6 +102,8 @@ ca = {
   max_connections = 64;
   request_timeout = "5s";
   requesters = ( { name = "bastion-1"; unix_users = [ "$U" ];
+                   principals = [ "alice" ]; },
+                 { name = "bastion-tls"; tls_names = [ "bastion-tls" ];
                    principals = [ "alice" ]; } );
 };
 certificates = { validity = "5m"; };
@@ -291,6 +309,84 @@ elif mode == "tls":
         os.close(fd)
         counts[key] = counts.get(key, 0) + 1
     report(counts, time.monotonic() - t0)
+elif mode == "hold":
+    # hold unix SOCKET N UID:GID, or hold tcp HOST:PORT N SOURCE_ADDRESS
+    # [once]: N idle connections (no request, no handshake). One the service
+    # closes without an answer (a timeout, evicted) is replaced every 0.2 s
+    # (not with "once"); one it answers is not. After the first second (0.3 s
+    # with "once") prints "held H answered A closed C"; at SIGTERM closes the
+    # rest and prints "opened O answered A closed C held H", then "answer N
+    # STATUS:MESSAGE" lines.
+    import signal
+    kind, target, want, who = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+    once = sys.argv[6:] == ["once"]
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    if kind == "unix":
+        uid, gid = who.split(":")
+        os.setgroups([])
+        os.setgid(int(gid))
+        os.setuid(int(uid))
+    conns, answers = {}, {}
+    opened = answered = closed = 0
+
+    def open_one():
+        if kind == "unix":
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.connect(target)
+        else:
+            host, port = target.rsplit(":", 1)
+            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            c.bind((who, 0))
+            c.connect((host, int(port)))
+        c.setblocking(False)
+        return c
+
+    def watch(seconds):
+        global want, answered, closed
+        end = time.monotonic() + seconds
+        while not stop and time.monotonic() < end:
+            r, _, _ = select.select(list(conns), [], [], max(0, end - time.monotonic()))
+            for c in r:
+                try:
+                    d = c.recv(4096)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    d = b""
+                if d:
+                    conns[c] += d
+                    continue
+                data = conns.pop(c)
+                c.close()
+                if not data:
+                    closed += 1
+                    continue
+                answered += 1
+                want -= 1
+                res = parse(data)
+                key = "none" if res is None else "%d:%s" % (res[0], res[1])
+                answers[key] = answers.get(key, 0) + 1
+
+    def top_up():
+        global opened
+        while len(conns) < want:
+            conns[open_one()] = b""
+            opened += 1
+
+    top_up()
+    watch(0.3 if once else 1.0)
+    print("held %d answered %d closed %d" % (len(conns), answered, closed), flush=True)
+    while not stop:
+        if not once:
+            top_up()
+        watch(0.2)
+    held = len(conns)
+    for c in conns:
+        c.close()
+    print("opened %d answered %d closed %d held %d" % (opened, answered, closed, held))
+    for k, v in sorted(answers.items()):
+        print("answer %d %s" % (v, k))
 EOF
 
 # The audit log, as figures for one source: "records R summaries S
@@ -355,7 +451,7 @@ T_START=$(date +%s)
 # --- 300 refusals from one uid, a requester's request halfway ---
 
 N0=$(lines "$AUDIT")
-python3 flood.py unix "$SOCK" user.pub $N 16 "$FLOOD_UID" "$FLOOD_GID" mid-cert.pub \
+python3 flood.py unix "$SOCK" user.pub $N $CONC "$FLOOD_UID" "$FLOOD_GID" mid-cert.pub \
 	>flood.out 2>&1
 assert_eq "every flooding caller gets the refusal" \
 	"answer $N 3:caller uid $FLOOD_UID is not an allowed requester" \
@@ -381,7 +477,7 @@ print(len(r), *(r[0][k] for k in ("event", "requester", "peer_uid")) if r else "
 # --- connections closed before a request, from another uid: no records ---
 
 N1=$(lines "$AUDIT")
-python3 flood.py drop "$SOCK" $NDROP 16 $DROP_UID >drop.out 2>&1
+python3 flood.py drop "$SOCK" $NDROP $CONC $DROP_UID >drop.out 2>&1
 assert_eq "every dropping caller is closed by the service" "answer $NDROP closed" \
 	"$(grep '^answer' drop.out)"
 E2=$(field elapsed drop.out)
@@ -489,9 +585,156 @@ assert_eq "dropped: lines plus counted are the connections" $NDROP $((D + DK))
 run "$JIT_CA" audit verify -c "$T_DIR/jit.conf"
 expect "audit verify" 0 "@has:$AUDIT: $(lines "$AUDIT") records, chain intact, head " ''
 
-if grep -E -q 'Sanitizer|runtime error' serve.log; then
+# --- idle callers cannot take the requesters' connections ---
+
+# nobody (matching no requester) holds 70 idle Unix connections, more than
+# max_connections (64): it keeps 8, the rest are answered at once. Then
+# 127.0.0.2 holds 60 idle TCP connections: they take what is left of the
+# 48 not kept for Unix requesters (40), and each one beyond evicts the
+# oldest of its own source. Root (bastion-1) over Unix and bastion-tls
+# over TLS from 127.0.0.1 are served all the same.
+cat serve.log >serve-1.log
+svc_start
+T_START2=$(date +%s)
+sed "s|endpoints = \[ \"unix:$SOCK\" \];|endpoints = [ \"tls://127.0.0.1:$PORT\" ]; client_tls = { cert = \"$T_DIR/pki/client.crt\"; key = \"$T_DIR/pki/client.key\"; ca = \"$T_DIR/pki/ca.crt\"; };|" \
+	jit.conf >tls-client.conf
+grep -q client_tls tls-client.conf || t_bail "sed tls-client.conf"
+# audit_last_of TICKET: "event requester ticket" of the last record of TICKET.
+audit_last_of() {
+	python3 -c '
+import json, sys
+out = ""
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r.get("ticket") == sys.argv[2]:
+        out = "%s %s %s" % (r["event"], r["requester"], r["ticket"])
+print(out)' "$AUDIT" "$1"
+}
+# hold_start NAME ARGS...: a holder in the background (pid in _hp), its first line awaited.
+hold_start() {
+	_n=$1
+	shift
+	python3 flood.py hold "$@" >"hold-$_n.out" 2>&1 &
+	_hp=$!
+	T_PIDS="$T_PIDS $_hp"
+	_i=0
+	while [ $_i -lt 100 ] && ! grep -q '^held ' "hold-$_n.out"; do
+		kill -0 "$_hp" 2>/dev/null || break
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	grep -q '^held ' "hold-$_n.out" || t_bail "holder $_n: $(cat "hold-$_n.out")"
+}
+hold_start unix unix "$SOCK" 70 "$FLOOD_UID:$FLOOD_GID"
+HOLD_UNIX=$_hp
+assert_eq "nobody's 70 idle connections: 8 held, 62 answered at once" \
+	"held 8 answered 62 closed 0" "$(head -n 1 hold-unix.out)"
+hold_start tcp tcp "127.0.0.1:$PORT" 60 127.0.0.2
+HOLD_TCP=$_hp
+assert_eq "127.0.0.2's 60 idle connections: 40 held, its 20 oldest evicted" \
+	"held 40 answered 0 closed 20" "$(head -n 1 hold-tcp.out)"
+
+_rcs=""
+for _k in 1 2 3 4; do
+	run "$JIT_CA" request -c "$T_DIR/jit.conf" -u alice -n alice -t "CHG-960$_k" \
+		-o "held-u$_k-cert.pub" user.pub
+	_rcs="$_rcs $T_RC"
+	[ "$T_RC" -eq 0 ] || echo "# unix request $_k: $T_ERR"
+done
+assert_eq "root over Unix beside the idle callers: 4 of 4 issued" " 0 0 0 0" "$_rcs"
+_rcs=""
+for _k in 1 2 3 4; do
+	run "$JIT_CA" request -c "$T_DIR/tls-client.conf" -u alice -n alice -t "CHG-970$_k" \
+		-o "held-t$_k-cert.pub" user.pub
+	_rcs="$_rcs $T_RC"
+	[ "$T_RC" -eq 0 ] || echo "# tls request $_k: $T_ERR"
+done
+assert_eq "bastion-tls over TLS beside the idle callers: 4 of 4 issued" " 0 0 0 0" "$_rcs"
+assert_eq "their records" "issued bastion-1 0 CHG-9601
+issued bastion-1 0 CHG-9602
+issued bastion-1 0 CHG-9603
+issued bastion-1 0 CHG-9604
+issued bastion-tls bastion-tls CHG-9701
+issued bastion-tls bastion-tls CHG-9702
+issued bastion-tls bastion-tls CHG-9703
+issued bastion-tls bastion-tls CHG-9704" "$(python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r.get("ticket", "").startswith(("CHG-96", "CHG-97")):
+        print(r["event"], r["requester"], r.get("peer_uid", r.get("peer_name")), r["ticket"])' "$AUDIT")"
+
+kill "$HOLD_UNIX" "$HOLD_TCP"
+wait "$HOLD_UNIX" "$HOLD_TCP"
+# The service sees the holders' last connections close.
+sleep 1
+
+# 127.0.0.1, bastion-tls's own address, holds 60 idle TCP connections (not
+# replaced): 48 held, its 12 oldest evicted. Its handshakes end 2 s after
+# they start: bastion-tls asks at once, and is served in place of the
+# oldest of them.
+hold_start local tcp "127.0.0.1:$PORT" 60 127.0.0.1 once
+HOLD_LOCAL=$_hp
+assert_eq "127.0.0.1's 60 idle connections: 48 held, its 12 oldest evicted" \
+	"held 48 answered 0 closed 12" "$(head -n 1 hold-local.out)"
+run "$JIT_CA" request -c "$T_DIR/tls-client.conf" -u alice -n alice -t CHG-9801 \
+	-o held-local-cert.pub user.pub
+kill "$HOLD_LOCAL"
+wait "$HOLD_LOCAL"
+expect "bastion-tls beside idle connections from its own address: issued" 0 '' \
+	"@has:Certificate serial "
+assert_eq "its record" "issued bastion-tls CHG-9801" \
+	"$(audit_last_of CHG-9801)"
+assert_eq "one more of 127.0.0.1's idle connections evicted for it" \
+	"opened 60 answered 0 closed 13 held 47" "$(sed -n 2p hold-local.out)"
+sleep 1
+kill "$SVC_PID"
+wait "$SVC_PID"
+assert_eq "SIGTERM stops with 0 after the idle callers" 0 "$?"
+T_END2=$(date +%s)
+echo "# nobody: $(tail -n +2 hold-unix.out | tr '\n' ' ')"
+echo "# 127.0.0.2: $(tail -n +2 hold-tcp.out | tr '\n' ' ')"
+assert_eq "nobody's answers" \
+	"answer $(nth 4 "$(sed -n 2p hold-unix.out)") 4:too many connections from uid $FLOOD_UID" \
+	"$(grep '^answer' hold-unix.out)"
+assert_eq "127.0.0.2 got no answers" "" "$(grep '^answer' hold-tcp.out)"
+
+# Every idle connection is accounted for: a line about it (turned away,
+# evicted, timed out, closed), or a count in a summary line; over TLS a
+# connection closed before its handshake is a refusal, recorded or counted.
+OU=$(nth 2 "$(sed -n 2p hold-unix.out)")
+LU=$(grep -c "^jit-ca: event=dropped reason=.* peer_uid=$FLOOD_UID peer_pid=[0-9]*" serve.log)
+KU=$(sed -n "s/^jit-ca: event=dropped reason=\"over the rate limit\" peer_uid=$FLOOD_UID suppressed=\([0-9]*\) .*/\1/p" serve.log |
+	awk '{ s += $1 } END { print s + 0 }')
+echo "# nobody: $OU connections, $LU lines, $KU counted"
+assert_eq "nobody: lines plus counted are its connections" "$OU" "$((LU + KU))"
+if [ "$LU" -le "$(limit $((T_END2 - T_START2 + 1)))" ]; then
+	t_pass "nobody: its lines are limited"
+else
+	t_fail "nobody: its lines are limited" "$LU lines in $((T_END2 - T_START2)) s"
+fi
+OT=$(nth 2 "$(sed -n 2p hold-tcp.out)")
+LT=$(grep -c '^jit-ca: event=dropped reason=.* peer_address=127\.0\.0\.2:[0-9]* ' serve.log)
+KT=$(sed -n 's/^jit-ca: event=dropped reason="over the rate limit" peer_address=127\.0\.0\.2 suppressed=\([0-9]*\) .*/\1/p' serve.log |
+	awk '{ s += $1 } END { print s + 0 }')
+run python3 figures.py "$AUDIT" peer_address 127.0.0.2 "$T_START2" "$T_END2"
+assert_eq "127.0.0.2: refusal records as documented" "" "$(printf '%s\n' "$T_OUT" | grep '^bad')"
+RT=$(nth 2 "$T_OUT") ST=$(nth 6 "$T_OUT")
+echo "# 127.0.0.2: $OT connections, $LT lines, $KT counted, $RT refusals recorded, $ST counted"
+assert_eq "127.0.0.2: lines, refusals and counts are its connections" "$OT" "$((LT + KT + RT + ST))"
+if grep -q '^jit-ca: event=dropped reason="evicted for a new connection" peer_address=127\.0\.0\.2:[0-9]* peer_name="" state=handshake$' serve.log &&
+	grep -q '^jit-ca: event=overload connections=[0-9]* max_connections=64 refused_total=[0-9]* evicted_total=[1-9][0-9]*$' serve.log; then
+	t_pass "evictions logged"
+else
+	t_fail "evictions logged" "$(grep -E 'evicted|overload' serve.log | head -n 5)"
+fi
+run "$JIT_CA" audit verify -c "$T_DIR/jit.conf"
+expect "audit verify after the idle callers" 0 "@has:$AUDIT: $(lines "$AUDIT") records, chain intact, head " ''
+
+cat serve-1.log serve.log >serve-all.log
+if grep -E -q 'Sanitizer|runtime error' serve-all.log; then
 	t_fail "no sanitizer reports from the service" \
-		"$(grep -E -A 20 'Sanitizer|runtime error' serve.log | head -n 40)"
+		"$(grep -E -A 20 'Sanitizer|runtime error' serve-all.log | head -n 40)"
 else
 	t_pass "no sanitizer reports from the service"
 fi
