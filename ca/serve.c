@@ -68,6 +68,13 @@
 #define LOG_LINE_MAX AUDIT_SYSLOG_MAX
 /* Bytes of a comma list of principals (PROTO_PRINCIPALS_MAX names of CERT_PRINCIPAL_MAX). */
 #define PRINCIPALS_TEXT_MAX (PROTO_PRINCIPALS_MAX * (CERT_PRINCIPAL_MAX + 1) + 1)
+/*
+ * Bytes of a request's principals, comma-joined: what an audit record
+ * (AUDIT_LINE_MAX) holds beside the other fields, and far below what a
+ * certificate holds. A longer list is the caller's error, recorded cut.
+ */
+#define PRINCIPALS_AUDITED_MAX  2048
+#define PRINCIPALS_RECORDED_CUT 256
 /* Supplementary groups read for one caller (the kernel's NGROUPS_MAX). */
 #define PEER_GROUPS_MAX 65536
 /* Groups read without allocating; more need a second call. */
@@ -1958,6 +1965,13 @@ static int decide(struct server *srv, struct conn *c, struct decision *d)
 	d->context = breakglass ? "breakglass" : "ticket";
 	if ((d->principals = join_principals(q->principals, q->nprincipals)) == NULL) {
 		refuse(d, PROTO_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (strlen(d->principals) > PRINCIPALS_AUDITED_MAX) {
+		refuse(d, PROTO_BAD_REQUEST, "principals: %zu bytes in all, at most %d",
+		       strlen(d->principals), PRINCIPALS_AUDITED_MAX);
+		/* The record keeps their start, marked as cut. */
+		memcpy(d->principals + PRINCIPALS_RECORDED_CUT, "...", 4);
 		goto out;
 	}
 	if (breakglass && (q->reason == NULL || q->reason[0] == '\0')) {

@@ -328,6 +328,17 @@ expect "principal outside caps denied" 1 '' \
 [ ! -e c4.pub ] && t_pass "no certificate when denied" || t_fail "no certificate when denied"
 assert_eq "denial audited" "refused denied alice,mallory bastion-1" \
 	"$(audit_last event) $(audit_last status) $(audit_last principals) $(audit_last requester)"
+# 64 principals of 250 bytes pass the protocol and the caps, but neither an
+# audit record nor a certificate holds them: the caller's error (status 2,
+# no failover), recorded with the list cut.
+BIG=$(i=0; while [ $i -lt 64 ]; do printf 'deploy-%03d-%0239d\n' "$i" 0; i=$((i + 1)); done | paste -sd, -)
+request -u alice -n "$BIG" -t CHG-1001 -o c4.pub user.pub
+expect "principals too long refused as a bad request" 1 '' \
+	'jit-ca: request: bad request: principals: 16063 bytes in all, at most 2048'
+assert_eq "principals too long: audited as a bad request" "refused bad request" \
+	"$(audit_last event) $(audit_last status)"
+assert_eq "principals too long: the record keeps their start, cut" \
+	"$(printf '%s' "$BIG" | cut -c1-256)..." "$(audit_last principals)"
 
 request -u alice -n alice --breakglass "disk full on db-1" -V 10m -o bg.pub user.pub
 expect "break-glass issued" 0 '@any' '@any'
