@@ -289,7 +289,8 @@ static int agent_start(struct sess *s, const char *text, size_t len, struct agen
 	ret->pid = 0;
 	ret->pidfd = -1;
 	*ret_out = -1;
-	msg_set(msg, msglen, "%s", "");
+	if (msglen > 0)
+		msg[0] = '\0';
 	if (s->args.agent[0] != '/') {
 		msg_set(msg, msglen, "%s: not an absolute path", s->args.agent);
 		return JIT_ERR_INVALID_ARGUMENT;
