@@ -390,21 +390,22 @@ int cert_check_size(const struct cert_req *req, const struct key *subject, const
 {
 	static const uint8_t zero[CERT_NONCE_LEN];
 	struct buf *b;
-	int size, r;
+	size_t size;
+	int r;
 
-	if (req == NULL || subject == NULL || ca == NULL || ca->pkey == NULL)
+	if (req == NULL || subject == NULL || ca == NULL)
 		return JIT_ERR_INVALID_ARGUMENT;
 	/*
 	 * The signature blob: its algorithm name (at most "rsa-sha2-512" or
-	 * "ecdsa-sha2-nistp521"), lengths, and at most EVP_PKEY_get_size bytes
-	 * of signature (an ECDSA r and s each gain a length and a sign byte).
+	 * "ecdsa-sha2-nistp521"), lengths, and at most key_sig_max bytes of
+	 * signature (an ECDSA r and s each gain a length and a sign byte).
 	 */
-	if ((size = EVP_PKEY_get_size(ca->pkey)) <= 0)
-		return JIT_ERR_LIBCRYPTO;
+	if ((size = key_sig_max(ca)) == 0)
+		return JIT_ERR_KEY_TYPE_UNKNOWN;
 	if ((b = buf_new(CERT_BLOB_MAX)) == NULL)
 		return JIT_ERR_ALLOC;
 	r = put_signed_part(req, subject, ca, zero, b);
-	if (r == 0 && buf_len(b) + 4 + 64 + (size_t)size > CERT_BLOB_MAX)
+	if (r == 0 && buf_len(b) + 4 + 64 + size > CERT_BLOB_MAX)
 		r = JIT_ERR_NO_BUFFER_SPACE;
 	buf_free(b);
 	return r;

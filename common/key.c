@@ -356,16 +356,9 @@ static int key_parse_fields(struct buf *b, const struct key_info *ki, struct key
 			r = JIT_ERR_KEY_LENGTH;
 			goto out;
 		}
-		if (ki->type == KEY_SK_ED25519) {
-			if ((r = sk_application(b)) != 0)
-				goto out;
-			break;
-		}
-		if ((pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, p, plen)) == NULL) {
-			ERR_clear_error();
-			r = JIT_ERR_KEY_INVALID;
+		/* Any 32 bytes; key_verify makes the EVP_PKEY when it needs one. */
+		if (ki->type == KEY_SK_ED25519 && (r = sk_application(b)) != 0)
 			goto out;
-		}
 		break;
 	case KEY_ECDSA_P256:
 	case KEY_ECDSA_P384:
@@ -519,6 +512,19 @@ int key_equal_public(const struct key *a, const struct key *b)
 		return 0;
 	return a->type == b->type && a->blob_len == b->blob_len &&
 	       CRYPTO_memcmp(a->blob, b->blob, a->blob_len) == 0;
+}
+
+size_t key_sig_max(const struct key *k)
+{
+	int size;
+
+	if (k == NULL || !key_type_can_sign(k->type))
+		return 0;
+	if (k->type == KEY_ED25519)
+		return 64;
+	if (k->pkey == NULL || (size = EVP_PKEY_get_size(k->pkey)) <= 0)
+		return 0;
+	return (size_t)size;
 }
 
 unsigned key_bits(const struct key *k)
@@ -2056,6 +2062,7 @@ int key_verify(const struct key *k, const uint8_t *sig, size_t sig_len, const ui
 	struct buf *b = NULL;
 	EVP_MD_CTX *ctx = NULL;
 	EVP_PKEY_CTX *pctx = NULL;
+	EVP_PKEY *pkey, *made = NULL;
 	const EVP_MD *md = NULL;
 	const uint8_t *s;
 	unsigned char *der = NULL;
@@ -2072,7 +2079,19 @@ int key_verify(const struct key *k, const uint8_t *sig, size_t sig_len, const ui
 		goto out;
 	}
 	/* sk- signatures carry flags and a counter; no CA or subject check needs them. */
-	if (k->pkey == NULL || !key_type_can_sign(k->type)) {
+	if (!key_type_can_sign(k->type)) {
+		r = JIT_ERR_KEY_TYPE_UNKNOWN;
+		goto out;
+	}
+	/* An Ed25519 public key's EVP_PKEY, made here (struct key). */
+	if ((pkey = k->pkey) == NULL && k->type == KEY_ED25519 && k->blob_len >= 32 &&
+	    (pkey = made = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL,
+	                                               k->blob + k->blob_len - 32, 32)) == NULL) {
+		ERR_clear_error();
+		r = JIT_ERR_KEY_INVALID;
+		goto out;
+	}
+	if (pkey == NULL) {
 		r = JIT_ERR_KEY_TYPE_UNKNOWN;
 		goto out;
 	}
@@ -2120,7 +2139,7 @@ int key_verify(const struct key *k, const uint8_t *sig, size_t sig_len, const ui
 			md = EVP_sha512();
 		else
 			goto out;
-		if ((size = EVP_PKEY_get_size(k->pkey)) <= 0) {
+		if ((size = EVP_PKEY_get_size(pkey)) <= 0) {
 			r = JIT_ERR_LIBCRYPTO;
 			goto out;
 		}
@@ -2148,7 +2167,7 @@ int key_verify(const struct key *k, const uint8_t *sig, size_t sig_len, const ui
 		r = JIT_ERR_ALLOC;
 		goto out;
 	}
-	if (EVP_DigestVerifyInit(ctx, &pctx, md, NULL, k->pkey) != 1 ||
+	if (EVP_DigestVerifyInit(ctx, &pctx, md, NULL, pkey) != 1 ||
 	    (k->type == KEY_RSA && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1)) {
 		r = JIT_ERR_LIBCRYPTO;
 		goto out;
@@ -2166,6 +2185,7 @@ out:
 	if (r != 0)
 		ERR_clear_error();
 	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(made);
 	OPENSSL_free(der);
 	free(padded);
 	free(alg);

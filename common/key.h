@@ -36,7 +36,13 @@ struct key {
 	enum key_type type;
 	uint8_t *blob;    /* public key blob: string(type name) + type-specific fields */
 	size_t blob_len;
-	EVP_PKEY *pkey;   /* NULL for sk- keys; holds the private half when loaded as private */
+	/*
+	 * Holds the private half when loaded as private. NULL for sk- keys and
+	 * for Ed25519 public keys: OpenSSL checks nothing in those 32 bytes,
+	 * and making an EVP_PKEY costs more than the rest of a parse, so
+	 * key_verify makes one from the blob when it needs it.
+	 */
+	EVP_PKEY *pkey;
 	int has_private;
 	char *comment;    /* from a one-line or private key file; may be NULL */
 };
@@ -69,6 +75,8 @@ const uint8_t *key_fields(const struct key *k, size_t *ret_len);
 int key_equal_public(const struct key *a, const struct key *b);
 /* Key size in bits (256 for Ed25519, the curve for ECDSA, modulus for RSA). */
 unsigned key_bits(const struct key *k);
+/* Most bytes one raw signature by this key takes (before SSH encoding); 0 if it cannot sign. */
+size_t key_sig_max(const struct key *k);
 
 /* "ssh-ed25519 AAAA... comment" (OpenSSH one-line form; parsed with libssh). */
 int key_from_line(const char *line, size_t len, struct key **ret);

@@ -444,7 +444,17 @@ static void test_load_openssh(void **state)
 		assert_int_equal(key_bits(pub), tkeys[i].bits);
 		assert_int_equal(k->has_private, 1);
 		assert_int_equal(pub->has_private, 0);
-		assert_non_null(pub->pkey);
+		assert_int_equal(key_sig_max(pub), key_sig_max(k));
+		assert_int_equal(key_sig_max(k), tkeys[i].type == KEY_ED25519 ? 64
+		                                 : tkeys[i].type == KEY_RSA   ? tkeys[i].bits / 8
+		                                 : tkeys[i].type == KEY_ECDSA_P256 ? 72
+		                                 : tkeys[i].type == KEY_ECDSA_P384 ? 104
+		                                                                   : 139);
+		/* An Ed25519 public key gets its EVP_PKEY only to verify (key.h). */
+		if (tkeys[i].type == KEY_ED25519)
+			assert_null(pub->pkey);
+		else
+			assert_non_null(pub->pkey);
 		assert_true(key_equal_public(k, pub));
 		assert_string_equal(k->comment, comment);
 		assert_string_equal(pub->comment, comment);
