@@ -298,6 +298,8 @@ struct server {
 	size_t nls;
 	struct conn *conns;
 	size_t max_conns, nconns;
+	/* 1 + the highest slot in use: the loops over connections stop there. */
+	size_t conn_hi;
 	struct audit_log *audit;
 	struct serial_state *serial;
 	struct signer_queue signers[SIGNERS_MAX];
@@ -1114,6 +1116,8 @@ static void conn_close(struct server *srv, struct conn *c)
 	c->fd = -1;
 	c->state = CONN_FREE;
 	srv->nconns--;
+	while (srv->conn_hi > 0 && srv->conns[srv->conn_hi - 1].state == CONN_FREE)
+		srv->conn_hi--;
 }
 
 /* An "unavailable" answer to a Unix caller we do not take: best effort, never blocking. */
@@ -1207,7 +1211,7 @@ static int evict_for(struct server *srv, const struct source *src)
 	uint32_t n, most = 0, mine = src != NULL ? held_count(srv, src) : 0;
 	size_t i;
 
-	for (i = 0; i < srv->max_conns; i++) {
+	for (i = 0; i < srv->conn_hi; i++) {
 		struct conn *c = &srv->conns[i];
 
 		if (!c->held || (c->state != CONN_HANDSHAKE && c->state != CONN_READ))
@@ -1339,6 +1343,8 @@ static void accept_all(struct server *srv, struct listener *l)
 		c = &srv->conns[i];
 		memset(c, 0, sizeof(*c));
 		c->fd = -1;
+		if (i + 1 > srv->conn_hi)
+			srv->conn_hi = i + 1;
 		if (l->tls) {
 			snprintf(c->peer_addr, sizeof(c->peer_addr), "%s", addr);
 			ERR_clear_error();
@@ -2429,14 +2435,18 @@ static int signers_have_room(const struct server *srv)
  */
 static void dispatch_ready(struct server *srv)
 {
-	/* From where the last pass stopped; moving the start within the pass would skip some. */
-	size_t k, i, start = srv->next_ready;
+	/*
+	 * From where the last pass stopped, over the slots in use (a slot
+	 * closed meanwhile is free, and skipped); moving the start within the
+	 * pass would skip some.
+	 */
+	size_t k, i, n = srv->conn_hi, start = n > 0 ? srv->next_ready % n : 0;
 	int reloaded = 0;
 
-	for (k = 0; k < srv->max_conns && !srv->fatal; k++) {
+	for (k = 0; k < n && !srv->fatal; k++) {
 		struct conn *c;
 
-		i = (start + k) % srv->max_conns;
+		i = (start + k) % n;
 		c = &srv->conns[i];
 		if (c->state != CONN_READY)
 			continue;
@@ -2455,7 +2465,7 @@ static void dispatch_ready(struct server *srv)
 			c->state = CONN_SIGNING;
 		else
 			decided_push(srv, c);
-		srv->next_ready = (i + 1) % srv->max_conns;
+		srv->next_ready = (i + 1) % n;
 	}
 }
 
@@ -2579,7 +2589,7 @@ static void expire(struct server *srv, uint64_t t)
 	char ptext[PEER_ADDR_MAX + TLS_NAME_MAX * 4 + 64];
 	size_t i;
 
-	for (i = 0; i < srv->max_conns; i++) {
+	for (i = 0; i < srv->conn_hi; i++) {
 		struct conn *c = &srv->conns[i];
 
 		/* A decided request is answered; its signer's own deadline covers the wait. */
@@ -2652,7 +2662,7 @@ static int loop(struct server *srv)
 			next = srv->accept_paused_until;
 		if (srv->summary_due_ms != 0 && srv->summary_due_ms < next)
 			next = srv->summary_due_ms;
-		for (i = 0; i < srv->max_conns; i++) {
+		for (i = 0; i < srv->conn_hi; i++) {
 			struct conn *c = &srv->conns[i];
 
 			/*
