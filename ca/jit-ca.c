@@ -441,6 +441,10 @@ static int run(int argc, char **argv, int *ret_errno)
 			return cli_help(usage_text);
 		case 'v':
 			printf("jit-ca %s\n", PACKAGE_VERSION);
+#if !JIT_SIGN_SELF_CHECK
+			printf("measurement build: certificate signatures are not verified before "
+			       "they are returned (-Dsign_self_check=false)\n");
+#endif
 			return 0;
 		default: {
 			struct cli top = {.cmd = NULL, .sys_errno = 0};

@@ -47,6 +47,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "build_config.h"
+
 #include "addr.h"
 #include "audit.h"
 #include "buf.h"
@@ -2968,6 +2970,10 @@ int serve_run(struct serve_opts *opts, const struct jit_config *cfg, const char 
 	     cfg_path, (int)getpid(), (int)signer_pid(srv.signers[0].s), srv.nsigners, srv.nls,
 	     srv.audit != NULL ? "fsync" : "syslog-only", cfg->ca.max_connections, srv.shared_max,
 	     (unsigned long long)cfg->ca.request_timeout);
+#if !JIT_SIGN_SELF_CHECK
+	slog(LOG_WARNING, "event=warning what=\"measurement build: signatures are not "
+	                  "verified before they leave the signer (-Dsign_self_check=false)\"");
+#endif
 	r = loop(&srv);
 	if (r == 0)
 		slog(LOG_NOTICE, "event=stopped");

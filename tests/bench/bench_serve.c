@@ -39,6 +39,8 @@
 
 #include <openssl/evp.h>
 
+#include "build_config.h"
+
 #include "cert.h"
 #include "client.h"
 #include "err.h"
@@ -638,6 +640,9 @@ int main(int argc, char **argv)
 	printf("bench_serve: jit-ca serve on this machine (%ld cores online), %.1f s per "
 	       "measurement, medians of %d rounds; audit log in %s\n",
 	       sysconf(_SC_NPROCESSORS_ONLN), seconds, rounds, tmp != NULL ? tmp : "/tmp");
+	if (!JIT_SIGN_SELF_CHECK)
+		printf("  MEASUREMENT BUILD: signatures not verified before they leave the signer "
+		       "(-Dsign_self_check=false)\n");
 	printf("  raw OpenSSL Ed25519 sign (one core, CPU time)  %9.0f /s  (%zu signed bytes)\n",
 	       m_sign, signed_len);
 	printf("  ssh-keygen -s, one process per certificate     %9.1f /s  (%d runs)\n\n", m_kg,

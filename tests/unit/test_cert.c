@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "build_config.h"
+
 #include "buf.h"
 #include "cert.h"
 #include "err.h"
@@ -165,6 +167,31 @@ static void test_every_ca_type(void **state)
  * passes a request the builder refuses as too large, and refuses only
  * requests within a signature's length of the limit.
  */
+/*
+ * A CA key object whose private half is another key's: the signature is
+ * valid under the key that made it, not under the key the certificate
+ * names, and the builder's read-back refuses it.
+ */
+static void test_self_check(void **state)
+{
+	struct key mixed;
+	struct cert_req req;
+	struct cert *c = NULL;
+
+	(void)state;
+	if (!JIT_SIGN_SELF_CHECK)
+		skip();
+	std_req(&req);
+	mixed = *ca_ed;
+	mixed.pkey = other_ca->pkey;
+	assert_int_equal(cert_build(&req, user_ed, &mixed, &c), JIT_ERR_SIG_INVALID);
+	assert_null(c);
+	assert_int_equal(cert_build(&req, user_ed, ca_ed, &c), 0);
+	assert_non_null(c);
+	cert_free(c);
+	cert_req_clear(&req);
+}
+
 static void test_check_size(void **state)
 {
 	struct key *cas[] = {ca_ed, ca_ec521, ca_rsa};
@@ -658,6 +685,7 @@ int main(void)
 	        cmocka_unit_test(test_nonce_random),
 	        cmocka_unit_test(test_every_ca_type),
 	        cmocka_unit_test(test_build_refusals),
+	        cmocka_unit_test(test_self_check),
 	        cmocka_unit_test(test_check_size),
 	        cmocka_unit_test(test_keygen_options),
 	        cmocka_unit_test(test_verify_rules),
