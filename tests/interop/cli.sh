@@ -16,6 +16,14 @@ for cmd in init sign inspect verify; do
 done
 run "$JIT_CA" --help
 expect "--help" 0 "@line1:usage: jit-ca COMMAND [OPTIONS] [ARGUMENTS]" ''
+# --version: the version alone; a measurement build says so on a second line.
+run "$JIT_CA" --version
+if [ "${JIT_SIGN_SELF_CHECK:-1}" = 1 ]; then
+	expect "--version" 0 "jit-ca ${JIT_VERSION:?}" ''
+else
+	expect "--version, measurement build" 0 "jit-ca ${JIT_VERSION:?}
+measurement build: certificate signatures are not verified before they are returned (-Dsign_self_check=false)" ''
+fi
 run "$JIT_CA"
 expect "no command: usage error" 2 '' "@has:usage: jit-ca"
 run "$JIT_CA" frobnicate
