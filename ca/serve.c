@@ -1345,8 +1345,6 @@ static void accept_all(struct server *srv, struct listener *l)
 		c = &srv->conns[i];
 		memset(c, 0, sizeof(*c));
 		c->fd = -1;
-		if (i + 1 > srv->conn_hi)
-			srv->conn_hi = i + 1;
 		if (l->tls) {
 			snprintf(c->peer_addr, sizeof(c->peer_addr), "%s", addr);
 			ERR_clear_error();
@@ -1361,6 +1359,8 @@ static void accept_all(struct server *srv, struct listener *l)
 			c->want = POLLIN;
 		}
 		c->state = l->tls ? CONN_HANDSHAKE : CONN_READ;
+		if (i + 1 > srv->conn_hi)
+			srv->conn_hi = i + 1;
 		c->fd = fd;
 		c->cred = cred;
 		c->src = src;
@@ -2438,11 +2438,11 @@ static int signers_have_room(const struct server *srv)
 static void dispatch_ready(struct server *srv)
 {
 	/*
-	 * From where the last pass stopped, over the slots in use (a slot
-	 * closed meanwhile is free, and skipped); moving the start within the
-	 * pass would skip some.
+	 * From the slot after the last one taken, over the slots in use (every
+	 * slot from conn_hi up is free, so past it the search wraps to 0, as
+	 * over all slots); moving the start within the pass would skip some.
 	 */
-	size_t k, i, n = srv->conn_hi, start = n > 0 ? srv->next_ready % n : 0;
+	size_t k, i, n = srv->conn_hi, start = srv->next_ready < n ? srv->next_ready : 0;
 	int reloaded = 0;
 
 	for (k = 0; k < n && !srv->fatal; k++) {
@@ -2467,7 +2467,7 @@ static void dispatch_ready(struct server *srv)
 			c->state = CONN_SIGNING;
 		else
 			decided_push(srv, c);
-		srv->next_ready = (i + 1) % n;
+		srv->next_ready = i + 1;
 	}
 }
 
