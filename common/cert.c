@@ -452,7 +452,7 @@ int cert_build(const struct cert_req *req, const struct key *subject, const stru
 	if ((r = key_sign(ca, buf_ptr(b), buf_len(b), &sig, &sig_len)) != 0 ||
 	    (r = buf_put_string(b, sig, sig_len)) != 0)
 		goto out;
-	/* A faulty signature (or an encoding bug) never leaves here. */
+	/* Read back, and in a shipped build its signature checked (read_back). */
 	if ((r = read_back(buf_ptr(b), buf_len(b), ret)) != 0)
 		goto out;
 	r = 0;

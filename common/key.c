@@ -339,7 +339,10 @@ static int sk_application(struct buf *b)
 	return 0;
 }
 
-/* Reads the public fields of ki's type from b into k->pkey. */
+/*
+ * Reads the public fields of ki's type from b, and into k->pkey those of
+ * ECDSA and RSA keys (not Ed25519 or sk- keys: struct key).
+ */
 static int key_parse_fields(struct buf *b, const struct key_info *ki, struct key *k)
 {
 	const uint8_t *p, *q, *e, *n;
@@ -2083,7 +2086,7 @@ int key_verify(const struct key *k, const uint8_t *sig, size_t sig_len, const ui
 		r = JIT_ERR_KEY_TYPE_UNKNOWN;
 		goto out;
 	}
-	/* An Ed25519 public key's EVP_PKEY, made here (struct key). */
+	/* An Ed25519 public key has no EVP_PKEY (see struct key): make one. */
 	if ((pkey = k->pkey) == NULL && k->type == KEY_ED25519 && k->blob_len >= 32 &&
 	    (pkey = made = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL,
 	                                               k->blob + k->blob_len - 32, 32)) == NULL) {

@@ -163,11 +163,6 @@ static void test_every_ca_type(void **state)
 }
 
 /*
- * cert_check_size answers for cert_build without the private key: it never
- * passes a request the builder refuses as too large, and refuses only
- * requests within a signature's length of the limit.
- */
-/*
  * A CA key object whose private half is another key's: the signature is
  * valid under the key that made it, not under the key the certificate
  * names, and the builder's read-back refuses it.
@@ -192,6 +187,11 @@ static void test_self_check(void **state)
 	cert_req_clear(&req);
 }
 
+/*
+ * cert_check_size answers for cert_build without the private key: it never
+ * passes a request the builder refuses as too large, and refuses only
+ * requests within a signature's length of the limit.
+ */
 static void test_check_size(void **state)
 {
 	struct key *cas[] = {ca_ed, ca_ec521, ca_rsa};
