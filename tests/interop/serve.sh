@@ -287,6 +287,19 @@ expect "unknown unix_users name refused at start" 3 '' \
 # --- a certificate within the caps ---
 
 svc_start
+# A measurement build (-Dsign_self_check=false) says so at every start; a shipped one never.
+MB_WARN='jit-ca: event=warning what="measurement build: signatures are not verified before they leave the signer (-Dsign_self_check=false)"'
+if [ "${JIT_SIGN_SELF_CHECK:-1}" = 1 ]; then
+	if grep -q 'measurement build' "$T_DIR/serve.log"; then
+		t_fail "no measurement-build warning" "$(grep 'measurement build' "$T_DIR/serve.log")"
+	else
+		t_pass "no measurement-build warning"
+	fi
+elif grep -qxF "$MB_WARN" "$T_DIR/serve.log"; then
+	t_pass "measurement-build warning at start"
+else
+	t_fail "measurement-build warning at start" "$(head -n 5 "$T_DIR/serve.log")"
+fi
 # shellcheck disable=SC2086
 run $SVC "$JIT_CA" serve -c "$T_DIR/jit.conf"
 expect "second service on the same log refused" 4 '' \
