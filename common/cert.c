@@ -414,19 +414,37 @@ int cert_check_size(const struct cert_req *req, const struct key *subject, const
 }
 
 /*
- * The independent parser reads back what the builder wrote and checks the
- * signature against the key the certificate names, made from its bytes,
- * not with the key object that signed (whose halves could disagree). A
- * measurement build (-Dsign_self_check=false) reads it back without the
- * signature check, to show what the check costs.
+ * The independent parser reads back what the builder wrote, and the
+ * signature it found is checked over the part it found signed, with the
+ * key the certificate names: the CA's blob, byte for byte, whose public
+ * object was made from that blob when the key was loaded (verify_pkey),
+ * not the object that signed (whose halves could disagree). A measurement
+ * build (-Dsign_self_check=false) reads it back without the signature
+ * check, to show what the check costs.
  */
-static int read_back(const uint8_t *blob, size_t len, struct cert **ret)
+static int read_back(const uint8_t *blob, size_t len, const struct key *ca, struct cert **ret)
 {
-#if JIT_SIGN_SELF_CHECK
-	return cert_parse(blob, len, ret);
-#else
-	return cert_parse_unverified(blob, len, ret);
-#endif
+	struct cert *c = NULL;
+	int r;
+
+	if ((r = cert_parse_unverified(blob, len, &c)) != 0)
+		return r;
+	if (JIT_SIGN_SELF_CHECK) {
+		if (!key_equal_public(c->ca, ca))
+			r = JIT_ERR_CERT_CA_MISMATCH;
+		else if (c->blob_len < c->signed_len + 4)
+			r = JIT_ERR_INTERNAL;
+		else
+			r = key_verify_public(ca, c->blob + c->signed_len + 4,
+			                      c->blob_len - c->signed_len - 4, c->blob,
+			                      c->signed_len);
+		if (r != 0) {
+			cert_free(c);
+			return r;
+		}
+	}
+	*ret = c;
+	return 0;
 }
 
 int cert_build(const struct cert_req *req, const struct key *subject, const struct key *ca,
@@ -453,7 +471,7 @@ int cert_build(const struct cert_req *req, const struct key *subject, const stru
 	    (r = buf_put_string(b, sig, sig_len)) != 0)
 		goto out;
 	/* Read back, and in a shipped build its signature checked (read_back). */
-	if ((r = read_back(buf_ptr(b), buf_len(b), ret)) != 0)
+	if ((r = read_back(buf_ptr(b), buf_len(b), ca, ret)) != 0)
 		goto out;
 	r = 0;
 out:

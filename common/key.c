@@ -150,6 +150,7 @@ void key_free(struct key *k)
 	if (k == NULL)
 		return;
 	EVP_PKEY_free(k->pkey);
+	EVP_PKEY_free(k->verify_pkey);
 	free(k->blob);
 	free(k->comment);
 	free(k);
@@ -909,8 +910,10 @@ out:
 
 /*
  * Wraps a private EVP_PKEY (reference taken on success) into a key: the
- * public half goes through key_from_blob like every other key, and a
- * signature made and checked proves the halves belong together.
+ * public half goes through key_from_blob like every other key and keeps a
+ * public-only object made from that blob (verify_pkey), and a signature
+ * made with the private object and checked with that one proves the
+ * halves belong together.
  */
 static int key_from_private_pkey(EVP_PKEY *pkey, const char *comment, size_t comment_len,
                                  struct key **ret)
@@ -932,11 +935,18 @@ static int key_from_private_pkey(EVP_PKEY *pkey, const char *comment, size_t com
 	if ((r = blob_of_pkey(t, pkey, b)) != 0 ||
 	    (r = key_from_blob(buf_ptr(b), buf_len(b), &k)) != 0)
 		goto out;
-	if (EVP_PKEY_up_ref(pkey) != 1) {
+	/* ECDSA and RSA: the object key_from_blob made; Ed25519: one from the blob's key. */
+	if ((k->verify_pkey = k->pkey) == NULL && t == KEY_ED25519 &&
+	    (k->verify_pkey = EVP_PKEY_new_raw_public_key(
+	             EVP_PKEY_ED25519, NULL, k->blob + k->blob_len - 32, 32)) == NULL) {
 		r = JIT_ERR_LIBCRYPTO;
 		goto out;
 	}
-	EVP_PKEY_free(k->pkey);
+	k->pkey = NULL;
+	if (k->verify_pkey == NULL || EVP_PKEY_up_ref(pkey) != 1) {
+		r = JIT_ERR_LIBCRYPTO;
+		goto out;
+	}
 	k->pkey = pkey;
 	k->has_private = 1;
 	if (comment != NULL && comment_len > 0 &&
@@ -947,8 +957,8 @@ static int key_from_private_pkey(EVP_PKEY *pkey, const char *comment, size_t com
 	/* A key OpenSSL cannot sign with is as broken as one whose halves differ. */
 	if ((r = key_sign(k, (const uint8_t *)self_test_data, sizeof(self_test_data) - 1, &sig,
 	                  &sig_len)) != 0 ||
-	    (r = key_verify(k, sig, sig_len, (const uint8_t *)self_test_data,
-	                    sizeof(self_test_data) - 1, NULL)) != 0) {
+	    (r = key_verify_public(k, sig, sig_len, (const uint8_t *)self_test_data,
+	                           sizeof(self_test_data) - 1)) != 0) {
 		if (r != JIT_ERR_ALLOC)
 			r = JIT_ERR_KEY_INVALID;
 		goto out;
@@ -2056,6 +2066,24 @@ out:
 	ECDSA_SIG_free(esig);
 	buf_free(b);
 	return r;
+}
+
+int key_verify_public(const struct key *k, const uint8_t *sig, size_t sig_len, const uint8_t *data,
+                      size_t len)
+{
+	struct key v;
+
+	if (k == NULL)
+		return JIT_ERR_INVALID_ARGUMENT;
+	if (!k->has_private)
+		return key_verify(k, sig, sig_len, data, len, NULL);
+	if (k->verify_pkey == NULL)
+		return JIT_ERR_INVALID_ARGUMENT;
+	v = *k;
+	v.pkey = k->verify_pkey;
+	v.verify_pkey = NULL;
+	v.has_private = 0;
+	return key_verify(&v, sig, sig_len, data, len, NULL);
 }
 
 int key_verify(const struct key *k, const uint8_t *sig, size_t sig_len, const uint8_t *data,

@@ -43,6 +43,12 @@ struct key {
 	 * key_verify makes one from the blob when it needs it.
 	 */
 	EVP_PKEY *pkey;
+	/*
+	 * Private keys only: a public-only object made from blob when the key
+	 * is loaded, with which its own signatures are checked
+	 * (key_verify_public), never with the object that signs.
+	 */
+	EVP_PKEY *verify_pkey;
 	int has_private;
 	char *comment;    /* from a one-line or private key file; may be NULL */
 };
@@ -128,5 +134,12 @@ int key_sign(const struct key *k, const uint8_t *data, size_t len, uint8_t **ret
  */
 int key_verify(const struct key *k, const uint8_t *sig, size_t sig_len, const uint8_t *data,
 	       size_t len, char **ret_alg);
+/*
+ * key_verify against the public half as the blob has it: for a private
+ * key its verify_pkey, never the signing object, so that a key object
+ * whose halves disagree fails.
+ */
+int key_verify_public(const struct key *k, const uint8_t *sig, size_t sig_len, const uint8_t *data,
+		      size_t len);
 
 #endif

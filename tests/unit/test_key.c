@@ -851,6 +851,46 @@ static void test_sign_verify(void **state)
 	}
 }
 
+/*
+ * key_verify_public checks with the public object made from the blob at
+ * load, never the signing object: a key whose private object is another
+ * key's verifies its own signatures with key_verify, not with this.
+ */
+static void test_verify_public(void **state)
+{
+	struct key *k, *other, *pub, mixed;
+	uint8_t *sig = NULL;
+	size_t i, sig_len = 0;
+
+	(void)state;
+	for (i = 0; i < NTKEYS; i++) {
+		k = load_ok(tpath(tkeys[i].name, NULL), NULL);
+		pub = pub_ok(tkeys[i].name);
+		assert_int_equal(key_generate(tkeys[i].type, tkeys[i].bits, &other), 0);
+		assert_non_null(k->verify_pkey);
+		assert_null(pub->verify_pkey);
+		assert_int_equal(key_sign(k, msg, sizeof(msg), &sig, &sig_len), 0);
+		assert_int_equal(key_verify_public(k, sig, sig_len, msg, sizeof(msg)), 0);
+		assert_int_equal(key_verify_public(pub, sig, sig_len, msg, sizeof(msg)), 0);
+		assert_int_equal(key_verify_public(pub, sig, sig_len, msg, sizeof(msg) - 1),
+		                 JIT_ERR_SIG_INVALID);
+		free(sig);
+		sig = NULL;
+		mixed = *k;
+		mixed.pkey = other->pkey;
+		assert_int_equal(key_sign(&mixed, msg, sizeof(msg), &sig, &sig_len), 0);
+		assert_int_equal(key_verify(&mixed, sig, sig_len, msg, sizeof(msg), NULL), 0);
+		assert_int_equal(key_verify_public(&mixed, sig, sig_len, msg, sizeof(msg)),
+		                 JIT_ERR_SIG_INVALID);
+		free(sig);
+		sig = NULL;
+		key_free(other);
+		key_free(pub);
+		key_free(k);
+	}
+	assert_int_equal(key_verify_public(NULL, msg, 1, msg, 1), JIT_ERR_INVALID_ARGUMENT);
+}
+
 static uint8_t *sig_blob(const char *alg, const uint8_t *s, size_t slen, size_t *len)
 {
 	struct buf *b = buf_new(KEY_BLOB_MAX);
@@ -1795,6 +1835,7 @@ int main(void)
 	        cmocka_unit_test(test_load_ed25519_pkcs8),
 	        cmocka_unit_test(test_load_file_checks),
 	        cmocka_unit_test(test_sign_verify),
+	        cmocka_unit_test(test_verify_public),
 	        cmocka_unit_test(test_sig_alg),
 	        cmocka_unit_test(test_sshsig_interop),
 	        cmocka_unit_test(test_blob_errors),
