@@ -908,6 +908,14 @@ out:
 	return r;
 }
 
+/* An Ed25519 key's public EVP_PKEY, from the last 32 bytes of its blob (struct key). */
+static EVP_PKEY *ed25519_public_pkey(const struct key *k)
+{
+	if (k->type != KEY_ED25519 || k->blob_len < 32)
+		return NULL;
+	return EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, k->blob + k->blob_len - 32, 32);
+}
+
 /*
  * Wraps a private EVP_PKEY (reference taken on success) into a key: the
  * public half goes through key_from_blob like every other key and keeps a
@@ -937,8 +945,7 @@ static int key_from_private_pkey(EVP_PKEY *pkey, const char *comment, size_t com
 		goto out;
 	/* ECDSA and RSA: the object key_from_blob made; Ed25519: one from the blob's key. */
 	if ((k->verify_pkey = k->pkey) == NULL && t == KEY_ED25519 &&
-	    (k->verify_pkey = EVP_PKEY_new_raw_public_key(
-	             EVP_PKEY_ED25519, NULL, k->blob + k->blob_len - 32, 32)) == NULL) {
+	    (k->verify_pkey = ed25519_public_pkey(k)) == NULL) {
 		r = JIT_ERR_LIBCRYPTO;
 		goto out;
 	}
@@ -2115,9 +2122,8 @@ int key_verify(const struct key *k, const uint8_t *sig, size_t sig_len, const ui
 		goto out;
 	}
 	/* An Ed25519 public key has no EVP_PKEY (see struct key): make one. */
-	if ((pkey = k->pkey) == NULL && k->type == KEY_ED25519 && k->blob_len >= 32 &&
-	    (pkey = made = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL,
-	                                               k->blob + k->blob_len - 32, 32)) == NULL) {
+	if ((pkey = k->pkey) == NULL && k->type == KEY_ED25519 &&
+	    (pkey = made = ed25519_public_pkey(k)) == NULL) {
 		ERR_clear_error();
 		r = JIT_ERR_KEY_INVALID;
 		goto out;
