@@ -626,21 +626,19 @@ HOLD_TCP=$_hp
 assert_eq "127.0.0.2's 60 idle connections: 40 held, its 20 oldest evicted" \
 	"held 40 answered 0 closed 20" "$(head -n 1 hold-tcp.out)"
 
-_rcs=""
-for _k in 1 2 3 4; do
-	run "$JIT_CA" request -c "$T_DIR/jit.conf" -u alice -n alice -t "CHG-960$_k" \
-		-o "held-u$_k-cert.pub" user.pub
-	_rcs="$_rcs $T_RC"
-	[ "$T_RC" -eq 0 ] || echo "# unix request $_k: $T_ERR"
-done
+# four_requests CONF TICKET_PREFIX OUT_PREFIX: four requests; their exit codes in _rcs.
+four_requests() {
+	_rcs=""
+	for _k in 1 2 3 4; do
+		run "$JIT_CA" request -c "$T_DIR/$1" -u alice -n alice -t "$2$_k" \
+			-o "$3$_k-cert.pub" user.pub
+		_rcs="$_rcs $T_RC"
+		[ "$T_RC" -eq 0 ] || echo "# $1 request $_k: $T_ERR"
+	done
+}
+four_requests jit.conf CHG-960 held-u
 assert_eq "root over Unix beside the idle callers: 4 of 4 issued" " 0 0 0 0" "$_rcs"
-_rcs=""
-for _k in 1 2 3 4; do
-	run "$JIT_CA" request -c "$T_DIR/tls-client.conf" -u alice -n alice -t "CHG-970$_k" \
-		-o "held-t$_k-cert.pub" user.pub
-	_rcs="$_rcs $T_RC"
-	[ "$T_RC" -eq 0 ] || echo "# tls request $_k: $T_ERR"
-done
+four_requests tls-client.conf CHG-970 held-t
 assert_eq "bastion-tls over TLS beside the idle callers: 4 of 4 issued" " 0 0 0 0" "$_rcs"
 assert_eq "their records" "issued bastion-1 0 CHG-9601
 issued bastion-1 0 CHG-9602
